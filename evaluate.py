@@ -1,0 +1,89 @@
+"""Loss, accuracy, per-class accuracy and confusion matrix; `python evaluate.py PATH/model.pt`."""
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+N_CLASSES = 10
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000,
+             amp: bool = False) -> dict:
+    """Mean loss, accuracy, per-class accuracy and the confusion matrix (rows: true, columns: predicted)."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=x.device)
+    confusion = torch.zeros(N_CLASSES * N_CLASSES, dtype=torch.long, device=x.device)
+    autocast = torch.autocast(x.device.type, dtype=torch.bfloat16) if amp else nullcontext()
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        with autocast:
+            logits = model(xb)
+        loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
+        confusion += torch.bincount(yb * N_CLASSES + logits.argmax(1), minlength=N_CLASSES**2)
+    model.train(was_training)
+    confusion = confusion.view(N_CLASSES, N_CLASSES).cpu()  # the one host sync
+    per_class = confusion.diag() / confusion.sum(1).clamp(min=1)
+    return {
+        "loss": loss_sum.item() / len(x),
+        "acc": confusion.diag().sum().item() / len(x),
+        "per_class_acc": per_class.tolist(),
+        "confusion": confusion.tolist(),
+    }
+
+
+def load_checkpoint(path: str, device: torch.device) -> tuple[nn.Module, dict]:
+    """The model saved by train.py at `path`; ValueError when the file is not such a checkpoint."""
+    from model import build_model
+
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+        model = build_model(ckpt["model"], **ckpt["model_args"])
+        model.load_state_dict(ckpt["state_dict"])
+    except FileNotFoundError:
+        raise
+    except Exception as e:
+        raise ValueError(f"{path} is not a model checkpoint written by train.py ({type(e).__name__})") from None
+    return model.to(device), ckpt
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dataloader import DataError, load_mnist
+    from utils import DEVICES, UsageError, pick_device
+
+    parser = argparse.ArgumentParser(description="Evaluate a saved model on the MNIST test set.")
+    parser.add_argument("checkpoint", help="path to a model.pt written by a run")
+    parser.add_argument("--device", default="auto", choices=DEVICES)
+    args = parser.parse_args(argv)
+    try:
+        device = pick_device(args.device)
+        model, ckpt = load_checkpoint(args.checkpoint, device)
+    except FileNotFoundError:
+        print(f"evaluate.py: error: no such file: {args.checkpoint}", file=sys.stderr)
+        return 2
+    except (ValueError, UsageError) as e:
+        print(f"evaluate.py: error: {e}", file=sys.stderr)
+        return 2
+    try:
+        splits = load_mnist(device)
+    except DataError as e:
+        print(f"evaluate.py: error: {e}", file=sys.stderr)
+        return 1
+    metrics = evaluate(model, splits.test_x, splits.test_y)
+    print(f"{ckpt['model']} {ckpt['model_args']} on {len(splits.test_x)} test images: "
+          f"loss {metrics['loss']:.4f}, accuracy {100 * metrics['acc']:.2f}%")
+    print("per-class accuracy: " + "  ".join(f"{k}: {100 * a:.1f}%" for k, a in enumerate(metrics["per_class_acc"])))
+    print("confusion matrix (rows: true digit, columns: predicted):")
+    for k, row in enumerate(metrics["confusion"]):
+        print(f"  {k} " + " ".join(f"{v:5d}" for v in row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

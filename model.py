@@ -1,0 +1,136 @@
+"""The seed's networks, the configurable families the studies vary, and a name registry."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+}
+
+
+def activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation '{name}'; valid: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+def conv_block(c_in: int, c_out: int, act: str, kernel: int = 3, padding: int = 0) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, kernel, padding=padding), activation(act), nn.MaxPool2d(2)]
+
+
+class Net(nn.Sequential):
+    """The seed's CNN: two 3x3 conv blocks and a 128-unit hidden layer (225,034 parameters)."""
+
+    def __init__(self, act: str = "relu"):
+        super().__init__(*conv_block(1, 32, act), *conv_block(32, 64, act), nn.Flatten(),
+                         nn.Linear(1600, 128), activation(act), nn.Linear(128, 10))
+
+
+class NetSigmoid(Net):
+    """Net with Sigmoid in place of every ReLU."""
+
+    def __init__(self):
+        super().__init__(act="sigmoid")
+
+
+class NetDeep(nn.Sequential):
+    """Net's conv blocks plus a third, then three linear layers (159,882 parameters)."""
+
+    def __init__(self, act: str = "relu"):
+        super().__init__(*conv_block(1, 32, act), *conv_block(32, 64, act), *conv_block(64, 128, act),
+                         nn.Flatten(), nn.Linear(128, 256), activation(act),
+                         nn.Linear(256, 128), activation(act), nn.Linear(128, 10))
+
+
+class MLP(nn.Sequential):
+    """Two 512-unit hidden layers (669,706 parameters); the original project called it 'LeNet'."""
+
+    def __init__(self, act: str = "relu"):
+        super().__init__(nn.Flatten(), nn.Linear(784, 512), activation(act),
+                         nn.Linear(512, 512), activation(act), nn.Linear(512, 10))
+
+
+class LeNet(nn.Sequential):
+    """LeNet-5 (LeCun et al. 1998) with tanh and max pooling (61,706 parameters)."""
+
+    def __init__(self, act: str = "tanh"):
+        super().__init__(*conv_block(1, 6, act, kernel=5, padding=2), *conv_block(6, 16, act, kernel=5),
+                         nn.Flatten(), nn.Linear(400, 120), activation(act),
+                         nn.Linear(120, 84), activation(act), nn.Linear(84, 10))
+
+
+class ConvNet(nn.Sequential):
+    """`depth` 3x3 conv blocks (channels `width`, doubling per block), then a `hidden`-unit layer."""
+
+    def __init__(self, act: str = "relu", depth: int = 2, width: int = 32, hidden: int = 128):
+        if not 1 <= depth <= 4:
+            raise ValueError(f"ConvNet depth must be 1 to 4 (28 px halves 4 times), got {depth}")
+        layers: list[nn.Module] = []
+        channels, size = 1, 28
+        for i in range(depth):
+            layers += conv_block(channels, width * 2**i, act, padding=1)
+            channels, size = width * 2**i, size // 2
+        super().__init__(*layers, nn.Flatten(), nn.Linear(channels * size * size, hidden),
+                         activation(act), nn.Linear(hidden, 10))
+
+
+class MLPNet(nn.Sequential):
+    """`depth` hidden layers of `width` neurons each."""
+
+    def __init__(self, act: str = "relu", depth: int = 2, width: int = 512):
+        layers: list[nn.Module] = [nn.Flatten()]
+        n_in = 784
+        for _ in range(depth):
+            layers += [nn.Linear(n_in, width), activation(act)]
+            n_in = width
+        super().__init__(*layers, nn.Linear(n_in, 10))
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "Net": Net,
+    "NetSigmoid": NetSigmoid,
+    "NetDeep": NetDeep,
+    "MLP": MLP,
+    "LeNet": LeNet,
+    "ConvNet": ConvNet,
+    "MLPNet": MLPNet,
+}
+
+
+def build_model(name: str, **kwargs) -> nn.Module:
+    if name not in MODELS:
+        raise ValueError(f"unknown model '{name}'; valid: {', '.join(MODELS)}")
+    return MODELS[name](**kwargs)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def named_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(conv1, ...), (fc1, ...): the modules that own parameters, input side first."""
+    kinds = {nn.Conv2d: "conv", nn.Linear: "fc"}
+    counts: dict[str, int] = {}
+    layers = []
+    for m in model.modules():
+        if next(m.parameters(recurse=False), None) is None:
+            continue
+        kind = kinds.get(type(m), type(m).__name__.lower())
+        counts[kind] = counts.get(kind, 0) + 1
+        layers.append((f"{kind}{counts[kind]}", m))
+    return layers
+
+
+if __name__ == "__main__":
+    for name in MODELS:
+        m = build_model(name)
+        print(f"{name:10s} {count_parameters(m):>9,d}  {tuple(m(torch.zeros(2, 1, 28, 28)).shape)}")

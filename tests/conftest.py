@@ -1,0 +1,25 @@
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run one of the project's scripts as a user would, in a subprocess."""
+    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def raw_copy(tmp_path: Path) -> Path:
+    """A private data root holding the committed .gz files only (tests corrupt it freely)."""
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for gz in (ROOT / "data" / "MNIST" / "raw").glob("*.gz"):
+        shutil.copy(gz, raw / gz.name)
+    return tmp_path / "data"

@@ -1,0 +1,88 @@
+import json
+import math
+
+import pytest
+import torch
+
+from conftest import run_cli
+from evaluate import evaluate, load_checkpoint
+from model import build_model
+from train import OPTIMIZERS, make_config, train_run
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run") / "seed0"
+    result = train_run({"model": "LeNet", "subset": 3000, "epochs": 2, "device": "cpu"}, run_dir)
+    return run_dir, result
+
+
+def test_short_run_learns(short_run):
+    _, r = short_run
+    assert r["status"] == "ok" and r["epochs"] == 2
+    h = r["history"]
+    assert h[1]["train_loss"] < h[0]["train_loss"] < math.log(10)
+    assert r["test_acc"] > 0.85 and r["best_val_acc"] > 0.85  # chance is 0.10
+    assert r["n_params"] == 61_706 and r["device"] == "cpu" and r["torch_version"] == torch.__version__
+
+
+def test_result_follows_the_contract(short_run):
+    run_dir, r = short_run
+    stored = json.loads((run_dir / "result.json").read_text())
+    for key in ("status", "study", "name", "seed", "config", "epochs", "history", "test_loss", "test_acc",
+                "best_val_acc", "n_params", "wall_time_s", "samples_per_s", "device", "torch_version"):
+        assert key in stored
+    assert set(stored["history"][0]) >= {"train_loss", "train_acc", "val_loss", "val_acc", "seconds"}
+    assert all(0 <= h[k] <= 1 for h in stored["history"] for k in ("train_acc", "val_acc"))
+    assert stored["test_acc"] == r["test_acc"]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["config"] == r["config"] and config["torch_version"] == torch.__version__
+
+
+def test_confusion_matrix_sums_to_the_test_set(short_run):
+    _, r = short_run
+    confusion = torch.tensor(r["test_confusion"])
+    assert confusion.shape == (10, 10) and confusion.sum() == 10_000
+    assert confusion.diag().sum() / 10_000 == pytest.approx(r["test_acc"])
+    per_class = confusion.diag() / confusion.sum(1)
+    assert per_class.tolist() == pytest.approx(r["test_per_class_acc"])
+
+
+def test_evaluate_counts_exactly():
+    model = torch.nn.Flatten()  # logits = the 10 inputs, so the prediction is the argmax we choose
+    x = torch.eye(10)[[0, 1, 2, 3]].view(4, 10)
+    y = torch.tensor([0, 1, 5, 3])
+    m = evaluate(model, x, y, batch_size=3)
+    assert m["acc"] == 0.75 and sum(map(sum, m["confusion"])) == 4
+    assert m["confusion"][5][2] == 1 and m["per_class_acc"][5] == 0.0
+
+
+def test_evaluate_cli_on_a_saved_model(short_run, tmp_path):
+    run_dir, r = short_run
+    model, ckpt = load_checkpoint(str(run_dir / "model.pt"), torch.device("cpu"))
+    assert ckpt["model"] == "LeNet"
+    out = run_cli("evaluate.py", run_dir / "model.pt", "--device", "cpu")
+    assert out.returncode == 0, out.stderr
+    assert f"accuracy {100 * r['test_acc']:.2f}%" in out.stdout
+    missing = run_cli("evaluate.py", tmp_path / "nope.pt")
+    assert missing.returncode == 2 and "no such file" in missing.stderr and "Traceback" not in missing.stderr
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a model")
+    bad = run_cli("evaluate.py", junk)
+    assert bad.returncode == 2 and "not a model checkpoint" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_make_config_resolves_the_optimizers_default_lr():
+    assert make_config(optimizer="adadelta")["lr"] == 1.0
+    assert make_config(optimizer="sgd", lr=0.5)["lr"] == 0.5
+    with pytest.raises(ValueError, match="valid: sgd, momentum"):
+        make_config(optimizer="lbfgs")
+    assert set(OPTIMIZERS) == {"sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad", "adadelta"}
+
+
+def test_a_diverging_run_is_recorded_as_diverged(tmp_path):
+    r = train_run({"model": "MLP", "optimizer": "sgd", "lr": 1e4, "subset": 2000, "epochs": 2,
+                   "device": "cpu"}, tmp_path)
+    assert r["status"] == "diverged" and r["test_acc"] is None and r["diverged_at_step"] > 0
+    stored = json.loads((tmp_path / "result.json").read_text())  # valid JSON: no NaN
+    assert stored["status"] == "diverged" and not (tmp_path / "model.pt").exists()

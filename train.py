@@ -1,0 +1,252 @@
+"""One run: train_run(config) -> result. The epoch loop, logging and divergence handling."""
+from __future__ import annotations
+
+import math
+import platform
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dataloader import batches, load_mnist
+from evaluate import evaluate
+from model import build_model, count_parameters, named_layers
+from utils import (git_commit, pick_device, save_checkpoint, seed_everything, write_json,
+                   write_run_hparams)
+
+# name -> (class, default learning rate, extra arguments). Each rate is the usual default for
+# that optimizer on small CNNs; Adadelta's is 1.0 (its own paper and pytorch/examples).
+OPTIMIZERS: dict[str, tuple[type, float, dict]] = {
+    "sgd": (torch.optim.SGD, 0.1, {}),
+    "momentum": (torch.optim.SGD, 0.01, {"momentum": 0.9}),
+    "nesterov": (torch.optim.SGD, 0.01, {"momentum": 0.9, "nesterov": True}),
+    "adam": (torch.optim.Adam, 1e-3, {}),
+    "adamw": (torch.optim.AdamW, 1e-3, {"weight_decay": 0.01}),
+    "rmsprop": (torch.optim.RMSprop, 1e-3, {}),
+    "adagrad": (torch.optim.Adagrad, 0.01, {}),
+    "adadelta": (torch.optim.Adadelta, 1.0, {}),
+}
+SCHEDULES = ("none", "onecycle", "step")
+
+DEFAULT_CONFIG: dict = {
+    "study": "single", "name": "Net", "seed": 0,
+    "model": "Net", "model_args": {},
+    "optimizer": "adam", "lr": None,  # None: the optimizer's default from OPTIMIZERS
+    "batch_size": 64, "epochs": 1, "schedule": "none",
+    "subset": None, "device": "auto",
+    "deterministic": False, "amp": False, "channels_last": False,
+}
+CHECK_EVERY = 50  # steps between divergence checks (each one is a host sync)
+GRAD_EVERY = 10  # steps between per-layer gradient-norm samples
+
+
+def make_config(**overrides) -> dict:
+    """DEFAULT_CONFIG with `overrides`, the learning rate resolved; ValueError on unknown keys."""
+    unknown = set(overrides) - set(DEFAULT_CONFIG)
+    if unknown:
+        raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+    config = {**DEFAULT_CONFIG, **overrides}
+    if config["optimizer"] not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer '{config['optimizer']}'; valid: {', '.join(OPTIMIZERS)}")
+    if config["schedule"] not in SCHEDULES:
+        raise ValueError(f"unknown schedule '{config['schedule']}'; valid: {', '.join(SCHEDULES)}")
+    if config["lr"] is None:
+        config["lr"] = OPTIMIZERS[config["optimizer"]][1]
+    return config
+
+
+def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    cls, _, extra = OPTIMIZERS[name]
+    return cls(params, lr=lr, **extra)
+
+
+def make_scheduler(name: str, optimizer, lr: float, epochs: int, steps_per_epoch: int):
+    """(scheduler, steps it per batch?) or (None, False)."""
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs,
+                                                   steps_per_epoch=steps_per_epoch), True
+    if name == "step":  # pytorch/examples mnist: x0.7 per epoch
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7), False
+    return None, False
+
+
+def grad_norms(layers: list[tuple[str, nn.Module]]) -> torch.Tensor:
+    """L2 norm of each layer's gradient (weights and bias together), on the device."""
+    return torch.stack([
+        torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in m.parameters(recurse=False)]))
+        for _, m in layers])
+
+
+def train_epoch(model, optimizer, scheduler, per_batch, layers, x, y, batch_size, generator, amp) -> dict:
+    """One pass over (x, y). Losses and counts stay on the device; a sync every CHECK_EVERY steps."""
+    n_steps = math.ceil(len(x) / batch_size)
+    step_losses = torch.zeros(n_steps, device=x.device)
+    correct = torch.zeros((), dtype=torch.long, device=x.device)
+    norm_sum = torch.zeros(len(layers), device=x.device)
+    n_norms = 0
+    autocast = torch.autocast(x.device.type, dtype=torch.bfloat16) if amp else nullcontext()
+    model.train()
+    for step, (xb, yb) in enumerate(batches(x, y, batch_size, generator)):
+        with autocast:
+            logits = model(xb)
+        loss = F.cross_entropy(logits.float(), yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if step % GRAD_EVERY == 0:
+            norm_sum += grad_norms(layers)
+            n_norms += 1
+        optimizer.step()
+        if per_batch:
+            scheduler.step()
+        step_losses[step] = loss.detach()
+        correct += (logits.argmax(1) == yb).sum()
+        if (step + 1) % CHECK_EVERY == 0 and not torch.isfinite(step_losses[step + 1 - CHECK_EVERY:step + 1]).all():
+            return {"step_losses": step_losses[:step + 1].tolist(), "diverged": True}
+    losses = step_losses.tolist()
+    return {
+        "step_losses": losses,
+        "diverged": not all(math.isfinite(v) for v in losses),
+        "loss": sum(losses) / len(losses),
+        "acc": correct.item() / len(x),
+        "grad_norms": (norm_sum / max(n_norms, 1)).tolist(),
+    }
+
+
+def train_run(config: dict, run_dir: str | Path | None = None,
+              log: Callable[[str], None] | None = None) -> dict:
+    """Train one network as `config` says; with `run_dir`, write the run store there (result.json last)."""
+    config = make_config(**config)
+    seed_everything(config["seed"])
+    device = pick_device(config["device"])
+    if config["deterministic"]:
+        torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = not config["deterministic"]
+    data = load_mnist(device, config["subset"])
+    model = build_model(config["model"], **config["model_args"]).to(device)
+    if config["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+    layers = named_layers(model)
+    optimizer = make_optimizer(config["optimizer"], model.parameters(), config["lr"])
+    steps_per_epoch = math.ceil(len(data.train_x) / config["batch_size"])
+    scheduler, per_batch = make_scheduler(config["schedule"], optimizer, config["lr"], config["epochs"], steps_per_epoch)
+    generator = torch.Generator().manual_seed(config["seed"])
+    meta = {"torch_version": torch.__version__, "device": str(device), "git_commit": git_commit(),
+            "host": platform.node()}
+
+    writer = None
+    if run_dir is not None:
+        from torch.utils.tensorboard import SummaryWriter
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", {"config": config, **meta})
+        writer = SummaryWriter(str(run_dir))
+        write_run_hparams(writer, config)
+
+    history, status, step, train_seconds = [], "ok", 0, 0.0
+    start = time.perf_counter()
+    try:
+        for epoch in range(1, config["epochs"] + 1):
+            t0 = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            out = train_epoch(model, optimizer, scheduler, per_batch, layers, data.train_x, data.train_y,
+                              config["batch_size"], generator, config["amp"])
+            train_seconds += time.perf_counter() - t0
+            if writer:
+                for i, v in enumerate(out["step_losses"]):
+                    writer.add_scalar("train/loss", v, step + i + 1)
+            step += len(out["step_losses"])
+            if out["diverged"]:
+                status = "diverged"
+                if log:
+                    log(f"{config['name']} seed {config['seed']}: loss is not finite at step {step}: diverged")
+                break
+            if scheduler is not None and not per_batch:
+                scheduler.step()
+            val = evaluate(model, data.val_x, data.val_y, amp=config["amp"])
+            seconds = time.perf_counter() - t0
+            history.append({"epoch": epoch, "train_loss": out["loss"], "train_acc": out["acc"],
+                            "val_loss": val["loss"], "val_acc": val["acc"], "lr": lr, "seconds": seconds})
+            if writer:
+                for tag, v in [("train/loss_epoch", out["loss"]), ("train/acc", out["acc"]),
+                               ("val/loss", val["loss"]), ("val/acc", val["acc"]), ("lr", lr),
+                               ("time/epoch_s", seconds)]:
+                    writer.add_scalar(tag, v, epoch)
+                for (name, _), v in zip(layers, out["grad_norms"]):
+                    writer.add_scalar(f"grad_norm/{name}", v, epoch)
+            if log:
+                log(f"{config['name']} seed {config['seed']} epoch {epoch}/{config['epochs']}: "
+                    f"train loss {out['loss']:.4f}, val loss {val['loss']:.4f}, "
+                    f"val acc {100 * val['acc']:.2f}% ({seconds:.1f}s)")
+
+        test = evaluate(model, data.test_x, data.test_y, amp=config["amp"]) if status == "ok" else None
+        n_samples = len(data.train_x) * len(history) if status == "ok" else step * config["batch_size"]
+        result = {
+            "status": status, "study": config["study"], "name": config["name"], "seed": config["seed"],
+            "config": config, "epochs": len(history), "history": history,
+            "test_loss": test["loss"] if test else None, "test_acc": test["acc"] if test else None,
+            "test_per_class_acc": test["per_class_acc"] if test else None,
+            "test_confusion": test["confusion"] if test else None,
+            "best_val_acc": max((h["val_acc"] for h in history), default=None),
+            "n_params": count_parameters(model), "wall_time_s": time.perf_counter() - start,
+            "samples_per_s": n_samples / train_seconds if train_seconds else None,
+            "diverged_at_step": step if status == "diverged" else None, **meta,
+        }
+        if writer:
+            if test:
+                writer.add_scalar("test/loss", test["loss"], config["epochs"])
+                writer.add_scalar("test/acc", test["acc"], config["epochs"])
+            writer.flush()
+    finally:
+        if writer:
+            writer.close()
+    if run_dir is not None:
+        if status == "ok":
+            save_checkpoint(run_dir / "model.pt", {"model": config["model"], "model_args": config["model_args"],
+                                                   "state_dict": model.state_dict(), "config": config})
+        write_json(run_dir / "result.json", result)  # last: its presence means the run finished
+    return result
+
+
+def stored_result(run_dir: Path, config: dict) -> dict | None:
+    """The finished result in run_dir when its stored config equals `config`, else None."""
+    from utils import read_json
+    path = Path(run_dir) / "result.json"
+    if not path.exists():
+        return None
+    try:
+        result = read_json(path)
+    except ValueError:  # unreadable: treat as partial and redo
+        return None
+    return result if result.get("config") == make_config(**config) else None
+
+
+def run_task(task: dict) -> dict:
+    """Train task['config'] into task['run_dir'] under a per-run lock; never raises for a failed run.
+
+    Returns the result, a finished result found on disk, {"status": "busy"} when another process
+    holds the run, or {"status": "failed", "error": ...}.
+    """
+    import traceback
+    from utils import LOCK_NAME, clean_dir, dir_lock
+
+    config, run_dir = task["config"], Path(task["run_dir"])
+    log = None if task.get("quiet") else task.get("log", _print_flush)
+    with dir_lock(run_dir) as locked:
+        if not locked:
+            return {"status": "busy", "study": config["study"], "name": config["name"], "seed": config["seed"], "run_dir": str(run_dir)}
+        if not task.get("force") and (done := stored_result(run_dir, config)):
+            return done
+        clean_dir(run_dir, keep=[LOCK_NAME])  # a partial or outdated run is redone from scratch
+        try:
+            return train_run(config, run_dir, log=log)
+        except Exception as e:  # one broken run must not stop the study
+            return {"status": "failed", "study": config["study"], "name": config["name"], "seed": config["seed"], "run_dir": str(run_dir),
+                    "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+
+
+def _print_flush(line: str) -> None:
+    print(line, flush=True)

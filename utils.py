@@ -1,0 +1,223 @@
+"""Shared plumbing: seeding, device choice, run directories, atomic writes, TensorBoard helpers, executors."""
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class UsageError(ValueError):
+    """A bad command-line value: reported in one line, exit code 2."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """cuda, then mps, then cpu for 'auto'; a named device must exist."""
+    if name not in DEVICES:
+        raise UsageError(f"unknown device '{name}'; valid: {', '.join(DEVICES)}")
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if name == "auto":
+        name = next(d for d in ("cuda", "mps", "cpu") if available[d])
+    if not available[name]:
+        raise UsageError(f"device '{name}' is not available on this machine; use --device cpu")
+    return torch.device(name)
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+# ---- files ---------------------------------------------------------------------------------
+
+def run_dir(logdir: str | Path, study: str, name: str, seed: int) -> Path:
+    return Path(logdir) / study / name / f"seed{seed}"
+
+
+def finite_or_none(value: Any) -> Any:
+    """JSON has no NaN: non-finite floats become null, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    return value
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success fsync and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Write JSON atomically: readers see the old file or the whole new one, never a part."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(finite_or_none(data), indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(checkpoint, tmp)
+
+
+def clean_dir(path: Path, keep: Iterable[str] = ()) -> None:
+    """Empty a partial run directory, keeping the named entries (its lock file)."""
+    keep = set(keep)
+    for entry in path.iterdir():
+        if entry.name in keep:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+@contextmanager
+def dir_lock(path: Path) -> Iterator[bool]:
+    """Hold an exclusive, non-blocking lock on path/.lock; yields False when another process has it.
+
+    The kernel drops the lock when its holder dies, even by SIGKILL, so no stale lock survives.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / LOCK_NAME, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+LOCK_NAME = ".lock"
+
+
+# ---- TensorBoard -----------------------------------------------------------------------------
+
+HPARAM_KEYS = ("model", "act", "depth", "width", "optimizer", "lr", "batch_size", "epochs", "schedule")
+METRIC_TAGS = ("test/acc", "test/loss", "val/acc", "val/loss", "train/loss_epoch")
+
+
+def hparams_of(config: dict) -> dict[str, Any]:
+    """The values shown in TensorBoard's HParams table (no seed, so seeds of one config group)."""
+    flat = {**config, **config.get("model_args", {})}
+    return {k: flat[k] for k in HPARAM_KEYS if flat.get(k) is not None}
+
+
+def write_hparams_config(study_dir: Path, configs: list[dict]) -> None:
+    """The study's experiment config at logs/<study>/, replacing an older one."""
+    from tensorboard.plugins.hparams import summary_v2 as hp
+    from torch.utils.tensorboard import SummaryWriter
+
+    values: dict[str, set] = {}
+    for config in configs:
+        for k, v in hparams_of(config).items():
+            values.setdefault(k, set()).add(v)
+    hparams = [hp.HParam(k, hp.Discrete(sorted(v))) for k, v in values.items()
+               if len({type(x) for x in v}) == 1]
+    pb = hp.hparams_config_pb(hparams=hparams, metrics=[hp.Metric(t) for t in METRIC_TAGS])
+    study_dir.mkdir(parents=True, exist_ok=True)
+    old = list(study_dir.glob("events.out.tfevents.*"))
+    with tempfile.TemporaryDirectory(dir=study_dir) as tmp:
+        with SummaryWriter(tmp) as writer:
+            writer.file_writer.add_summary(pb)
+        new = next(Path(tmp).glob("events.out.tfevents.*"))
+        os.replace(new, study_dir / new.name)
+    for f in old:
+        f.unlink(missing_ok=True)
+
+
+def write_run_hparams(writer, config: dict) -> None:
+    from tensorboard.plugins.hparams import summary_v2 as hp
+
+    writer.file_writer.add_summary(hp.hparams_pb(hparams_of(config), trial_id=config["name"]))
+
+
+# ---- executors ---------------------------------------------------------------------------------
+
+def threads_per_job(jobs: int) -> int:
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def _init_worker(threads: int) -> None:
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it terminates us
+    torch.set_num_threads(threads)
+
+
+def run_serial(fn: Callable, tasks: list, on_done: Callable | None = None) -> list:
+    results = []
+    for task in tasks:
+        results.append(fn(task))
+        if on_done:
+            on_done(task, results[-1])
+    return results
+
+
+def _indexed(fn_and_item: tuple) -> tuple:
+    fn, i, task = fn_and_item
+    return i, fn(task)
+
+
+def run_processes(fn: Callable, tasks: list, jobs: int, threads: int,
+                  on_done: Callable | None = None) -> list:
+    """Run fn(task) in `jobs` spawned processes with `threads` torch threads each; results in task order."""
+    import multiprocessing as mp
+
+    results: list = [None] * len(tasks)
+    pool = mp.get_context("spawn").Pool(jobs, initializer=_init_worker, initargs=(threads,))
+    try:
+        for i, result in pool.imap_unordered(_indexed, [(fn, i, t) for i, t in enumerate(tasks)]):
+            results[i] = result
+            if on_done:
+                on_done(tasks[i], result)
+        pool.close()
+    except BaseException:
+        pool.terminate()  # unfinished runs keep no result.json, so the next invocation redoes them
+        raise
+    finally:
+        pool.join()
+    return results
