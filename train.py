@@ -221,7 +221,11 @@ def stored_result(run_dir: Path, config: dict) -> dict | None:
         result = read_json(path)
     except ValueError:  # unreadable: treat as partial and redo
         return None
-    return result if result.get("config") == make_config(**config) else None
+    try:  # defaults filled in on both sides, so a key added to DEFAULT_CONFIG later keeps old runs valid
+        same = make_config(**result["config"]) == make_config(**config)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return result if same else None
 
 
 def run_task(task: dict) -> dict:
