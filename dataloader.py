@@ -4,6 +4,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import shutil
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -11,7 +13,10 @@ from typing import Iterator
 
 import torch
 
-DATA_ROOT = Path(__file__).resolve().parent / "data"
+from utils import atomic_path, remove_stale_temps
+
+# MNIST_DATA_DIR points the suite at another copy (tests use it to corrupt a private one).
+DATA_ROOT = Path(os.environ.get("MNIST_DATA_DIR") or Path(__file__).resolve().parent / "data")
 MEAN, STD = 0.1307, 0.3081
 N_TRAIN, N_VAL, N_TEST = 55_000, 5_000, 10_000
 SPLIT_SEED = 0  # fixes the train/val split for every run of the suite
@@ -49,20 +54,17 @@ def md5sum(path: Path) -> str:
 
 def _extract(gz_path: Path, out_path: Path) -> None:
     """Decompress to a temporary file, verify, then rename: never a half-written file."""
-    tmp = out_path.with_name(f"{out_path.name}.tmp{os.getpid()}")
     try:
-        with gzip.open(gz_path, "rb") as src, open(tmp, "wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
-        if md5sum(tmp) != MD5[out_path.name]:
-            raise DataError(f"{gz_path} decompresses to data with the wrong MD5")
-    except (OSError, EOFError, gzip.BadGzipFile, DataError) as e:
-        tmp.unlink(missing_ok=True)
+        with atomic_path(out_path) as tmp:
+            with gzip.open(gz_path, "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            if md5sum(tmp) != MD5[out_path.name]:
+                raise DataError("wrong MD5 after decompression")
+    except (OSError, EOFError, zlib.error, DataError) as e:
         raise DataError(
-            f"{gz_path} is corrupt or truncated ({type(e).__name__}): restore it with "
+            f"{gz_path} is corrupt or truncated ({e}): restore it with "
             f"'git checkout -- {_rel(gz_path)}' or delete it to download MNIST again"
         ) from None
-    os.replace(tmp, out_path)
 
 
 def _rel(path: Path) -> str:
@@ -75,6 +77,8 @@ def _rel(path: Path) -> str:
 def prepare_raw(root: Path = DATA_ROOT) -> None:
     """Make root/MNIST/raw hold the four verified files: extract from .gz, else download."""
     raw = root / "MNIST" / "raw"
+    if raw.is_dir():
+        remove_stale_temps(raw)
     missing = []
     for name, md5 in MD5.items():
         path = raw / name

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import statistics
 import sys
 import time
@@ -18,8 +19,8 @@ import torch
 from dataloader import N_TEST, N_TRAIN, N_VAL, DataError, prepare_raw
 from model import ACTIVATIONS, MODELS
 from train import DEFAULT_CONFIG, OPTIMIZERS, SCHEDULES, make_config, run_task, stored_result
-from utils import (DEVICES, UsageError, pick_device, run_dir, run_processes, run_serial, threads_per_job,
-                   write_hparams_config)
+from utils import (DEVICES, UsageError, pick_device, remove_stale_temps, run_dir, run_processes, run_serial,
+                   threads_per_job, write_hparams_config)
 
 EPOCHS, SEEDS = 2, 2  # defaults sized so that `python run.py` ends within 10 minutes on 2 CPU cores
 REFERENCE_BATCH = 64  # the batch size whose learning rate the linear scaling rule starts from
@@ -282,9 +283,15 @@ def summarize(results: list[dict]) -> int:
         print(f"{study or '':<12} {name:<14} {len(ok):>4} {mean + std:>16} {best:>13}")
     bad = [r for r in results if r.get("status") != "ok"]
     for r in bad:
-        detail = r.get("error") or (f"at step {r['diverged_at_step']}" if r.get("diverged_at_step") else "")
-        print(f"{r['status']}: {r['name']} seed {r['seed']} {detail}".rstrip())
+        detail = {"diverged": f"(loss not finite at step {r.get('diverged_at_step')})",
+                  "busy": "(another invocation is training it; rerun once it is done)",
+                  "failed": f"({r.get('error')})"}.get(r["status"], "")
+        print(f"{r['status']}: {r['name']} seed {r['seed']} {detail}")
     return 1 if any(r["status"] in ("failed", "busy") for r in bad) else 0
+
+
+def interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def make_plots(studies: dict[str, Spec], args) -> None:
@@ -317,6 +324,10 @@ def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, def
         return 1
     if args.threads and args.jobs == 1:
         torch.set_num_threads(args.threads)
+    signal.signal(signal.SIGTERM, interrupt)  # `kill` stops a study as cleanly as Ctrl-C
+    for directory in [Path(args.resultdir), *(Path(args.logdir) / s for s in selected)]:
+        if directory.is_dir():
+            remove_stale_temps(directory)
     tasks, finished = plan(selected, args)
     print_plan(selected, tasks, finished, args, device)
     if args.dry_run:
@@ -329,7 +340,9 @@ def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, def
               f"({prog} {' '.join(sys.argv[1:] if argv is None else argv)})", file=sys.stderr)
         return 130
     code = summarize(results)
-    print(f"{len(tasks)} runs trained, {len(finished)} skipped (already finished) in "
+    trained = sum(r["status"] in ("ok", "diverged") and not r.get("skipped") for r in results[len(finished):])
+    skipped = len(finished) + sum(bool(r.get("skipped")) for r in results)
+    print(f"{trained} runs trained, {skipped} skipped (already finished) in "
           f"{fmt_minutes(time.perf_counter() - start)}; curves: tensorboard --logdir {args.logdir}")
     if after:
         after(results, args)

@@ -237,13 +237,13 @@ def run_task(task: dict) -> dict:
     import traceback
     from utils import LOCK_NAME, clean_dir, dir_lock
 
-    config, run_dir = task["config"], Path(task["run_dir"])
+    config, run_dir = make_config(**task["config"]), Path(task["run_dir"])
     log = None if task.get("quiet") else task.get("log", _print_flush)
     with dir_lock(run_dir) as locked:
         if not locked:
             return {"status": "busy", "study": config["study"], "name": config["name"], "seed": config["seed"], "run_dir": str(run_dir)}
         if not task.get("force") and (done := stored_result(run_dir, config)):
-            return done
+            return {**done, "skipped": True}  # another invocation finished it meanwhile
         clean_dir(run_dir, keep=[LOCK_NAME])  # a partial or outdated run is redone from scratch
         try:
             return train_run(config, run_dir, log=log)

@@ -68,12 +68,40 @@ def finite_or_none(value: Any) -> Any:
     return value
 
 
+TEMP_PREFIX = ".tmp-pid"  # temporaries are hidden and name their writer, so a dead one's can be removed
+
+
+def temp_prefix(name: str) -> str:
+    return f"{TEMP_PREFIX}{os.getpid()}-{name}."
+
+
+def remove_stale_temps(directory: Path) -> int:
+    """Delete the temporaries in `directory` whose writing process is gone (killed mid-write)."""
+    removed = 0
+    for entry in Path(directory).glob(f"{TEMP_PREFIX}*"):
+        pid = entry.name[len(TEMP_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by another user
+        return True
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success fsync and rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=".tmp")
     os.close(fd)
     try:
         yield Path(tmp)
@@ -123,13 +151,14 @@ def dir_lock(path: Path) -> Iterator[bool]:
     with open(path / LOCK_NAME, "w") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            locked = True
         except BlockingIOError:
-            yield False
-            return
+            locked = False
         try:
-            yield True
+            yield locked
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            if locked:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 LOCK_NAME = ".lock"
@@ -161,7 +190,7 @@ def write_hparams_config(study_dir: Path, configs: list[dict]) -> None:
     pb = hp.hparams_config_pb(hparams=hparams, metrics=[hp.Metric(t) for t in METRIC_TAGS])
     study_dir.mkdir(parents=True, exist_ok=True)
     old = list(study_dir.glob("events.out.tfevents.*"))
-    with tempfile.TemporaryDirectory(dir=study_dir) as tmp:
+    with tempfile.TemporaryDirectory(dir=study_dir, prefix=temp_prefix("hparams")) as tmp:
         with SummaryWriter(tmp) as writer:
             writer.file_writer.add_summary(pb)
         new = next(Path(tmp).glob("events.out.tfevents.*"))

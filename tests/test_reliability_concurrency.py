@@ -1,0 +1,42 @@
+"""Concurrency: two invocations on one --logdir never corrupt each other's runs."""
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+from train import run_task
+from utils import dir_lock
+
+ARGS = ["run.py", "--model", "MLP", "--seeds", "3", "--epochs", "1", "--subset", "1000", "--device", "cpu",
+        "--threads", "1", "--no-plot", "--quiet"]
+
+
+def test_a_locked_run_is_left_alone(tmp_path):
+    run_dir = tmp_path / "MLP" / "seed0"
+    config = {"model": "MLP", "name": "MLP", "seed": 0, "subset": 500, "epochs": 1, "device": "cpu"}
+    with dir_lock(run_dir) as mine:
+        assert mine
+        (run_dir / "events.partial").write_text("being written by the holder")
+        result = run_task({"config": config, "run_dir": str(run_dir), "quiet": True})
+        assert result["status"] == "busy"
+        assert (run_dir / "events.partial").exists()  # the holder's files were not cleaned away
+        with dir_lock(run_dir) as second:
+            assert not second
+    assert run_task({"config": config, "run_dir": str(run_dir), "quiet": True})["status"] == "ok"
+
+
+def test_two_invocations_at_once_leave_every_run_whole(tmp_path):
+    cmd = [sys.executable, *ARGS, "--logdir", str(tmp_path), "--resultdir", str(tmp_path / "r")]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode in (0, 1) and "Traceback" not in err, err
+        if p.returncode == 1:  # it met a run the other one held, and said so
+            assert "busy:" in out and "another invocation is training it" in out
+    results = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("MLP/MLP/seed*/result.json"))]
+    assert [r["seed"] for r in results] == [0, 1, 2] and all(r["status"] == "ok" for r in results)
+    trained = sum(int(out.split(" runs trained")[0].split()[-1]) for out, _ in outs)
+    assert trained == 3  # each run trained exactly once between the two
+    rerun = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert rerun.returncode == 0 and "0 runs trained, 3 skipped" in rerun.stdout
