@@ -1,7 +1,6 @@
 """Loss, accuracy, per-class accuracy and confusion matrix; `python evaluate.py PATH/model.pt`."""
 from __future__ import annotations
 
-import argparse
 import sys
 from contextlib import nullcontext
 
@@ -55,9 +54,9 @@ def load_checkpoint(path: str, device: torch.device) -> tuple[nn.Module, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     from dataloader import DataError, load_mnist
-    from utils import DEVICES, UsageError, pick_device
+    from utils import DEVICES, Parser, UsageError, pick_device
 
-    parser = argparse.ArgumentParser(description="Evaluate a saved model on the MNIST test set.")
+    parser = Parser(prog="evaluate.py", description="Evaluate a saved model on the MNIST test set.")
     parser.add_argument("checkpoint", help="path to a model.pt written by a run")
     parser.add_argument("--device", default="auto", choices=DEVICES)
     args = parser.parse_args(argv)

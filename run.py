@@ -19,8 +19,8 @@ import torch
 from dataloader import N_TEST, N_TRAIN, N_VAL, DataError, prepare_raw
 from model import ACTIVATIONS, MODELS
 from train import DEFAULT_CONFIG, OPTIMIZERS, SCHEDULES, make_config, run_task, stored_result
-from utils import (DEVICES, UsageError, pick_device, remove_stale_temps, run_dir, run_processes, run_serial,
-                   threads_per_job, write_hparams_config)
+from utils import (DEVICES, Parser, UsageError, pick_device, positive_float, positive_int, remove_stale_temps,
+                   run_dir, run_processes, run_serial, threads_per_job, write_hparams_config)
 
 EPOCHS, SEEDS = 2, 2  # defaults sized so that `python run.py` ends within 10 minutes on 2 CPU cores
 REFERENCE_BATCH = 64  # the batch size whose learning rate the linear scaling rule starts from
@@ -72,34 +72,6 @@ def lr_rule(args) -> str:
 
 
 # ---- command line ---------------------------------------------------------------------------------
-
-class Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error in one line, exit code 2."""
-
-    def error(self, message: str):
-        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
 
 def subset_size(text: str) -> int:
     value = positive_int(text)

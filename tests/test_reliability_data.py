@@ -1,11 +1,10 @@
 """Bad data: a clear error naming the file and the fix; after the fix the next run recovers."""
 import gzip
 import os
-import shutil
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import run_cli
 from dataloader import MD5, DataError, md5sum, prepare_raw
 
 TINY_RUN = ["run.py", "--model", "MLP", "--epochs", "1", "--seeds", "1", "--subset", "500", "--device", "cpu",

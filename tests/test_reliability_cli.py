@@ -1,0 +1,43 @@
+"""Bad command lines: exit 2 (usage) or 1 (runtime) with a one-line message, never a traceback."""
+import pytest
+
+from conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def a_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "a_file"
+    path.write_text("not a directory, not a model")
+    return path
+
+
+def one_line_error(out, code, *fragments):
+    assert out.returncode == code, (out.returncode, out.stderr)
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    for fragment in fragments:
+        assert fragment in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("script,argv,fragments", [
+    ("run.py", ["--study", "colour"], ["invalid choice: 'colour'", "'activation'"]),
+    ("run.py", ["--model", "ResNet50"], ["invalid choice: 'ResNet50'", "'LeNet'"]),
+    ("run.py", ["--epochs", "two"], ["'two' is not an integer"]),
+    ("run.py", ["--batch-size", "-64"], ["must be a positive integer"]),
+    ("run.py", ["--subset", "100000"], ["the training split has 55000 images"]),
+    ("compare_optim.py", ["--optimizer", "lion"], ["invalid choice: 'lion'", "'adadelta'"]),
+    ("compare_optim.py", ["--lr", "0"], ["must be a positive number"]),
+    ("compare_optim.py", ["--seeds", "0"], ["must be a positive integer"]),
+])
+def test_bad_values_exit_2(script, argv, fragments):
+    one_line_error(run_cli(script, *argv), 2, f"{script}: error:", *fragments)
+
+
+@pytest.mark.parametrize("flag", ["--logdir", "--resultdir"])
+def test_unwritable_output_directories_exit_2(a_file, flag):
+    one_line_error(run_cli("run.py", flag, a_file / "sub", "--dry-run"), 2, f"{flag} {a_file / 'sub'}")
+
+
+def test_evaluate_needs_an_existing_model(a_file, tmp_path):
+    one_line_error(run_cli("evaluate.py", tmp_path / "missing.pt"), 2, "no such file")
+    one_line_error(run_cli("evaluate.py", a_file), 2, "is not a model checkpoint written by train.py")
+    one_line_error(run_cli("evaluate.py"), 2, "the following arguments are required: checkpoint")
