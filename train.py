@@ -122,8 +122,7 @@ def train_run(config: dict, run_dir: str | Path | None = None,
     config = make_config(**config)
     seed_everything(config["seed"])
     device = pick_device(config["device"])
-    if config["deterministic"]:
-        torch.use_deterministic_algorithms(True)
+    torch.use_deterministic_algorithms(config["deterministic"])  # process-wide: set it either way
     torch.backends.cudnn.benchmark = not config["deterministic"]
     data = load_mnist(device, config["subset"])
     model = build_model(config["model"], **config["model_args"]).to(device)
@@ -155,12 +154,14 @@ def train_run(config: dict, run_dir: str | Path | None = None,
             out = train_epoch(model, optimizer, scheduler, per_batch, layers, data.train_x, data.train_y,
                               config["batch_size"], generator, config["amp"])
             train_seconds += time.perf_counter() - t0
-            if writer:
-                for i, v in enumerate(out["step_losses"]):
+            losses = out["step_losses"]
+            n_finite = next((i for i, v in enumerate(losses) if not math.isfinite(v)), len(losses))
+            if writer:  # a NaN is never logged: the steps before it are the evidence
+                for i, v in enumerate(losses[:n_finite]):
                     writer.add_scalar("train/loss", v, step + i + 1)
-            step += len(out["step_losses"])
+            step += n_finite
             if out["diverged"]:
-                status = "diverged"
+                status, step = "diverged", step + 1  # the first step whose loss is not finite
                 if log:
                     log(f"{config['name']} seed {config['seed']}: loss is not finite at step {step}: diverged")
                 break
