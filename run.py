@@ -251,7 +251,7 @@ def summarize(results: list[dict]) -> int:
         acc = [r["test_acc"] for r in ok]
         mean = f"{100 * statistics.mean(acc):.2f}%" if acc else "-"
         std = f" ± {100 * statistics.stdev(acc):.2f}" if len(acc) > 1 else ""
-        best = f"{100 * max(r['best_val_acc'] for r in ok):.2f}%" if ok else "-"
+        best = f"{100 * statistics.mean(r['best_val_acc'] for r in ok):.2f}%" if ok else "-"
         print(f"{study or '':<12} {name:<14} {len(ok):>4} {mean + std:>16} {best:>13}")
     bad = [r for r in results if r.get("status") != "ok"]
     for r in bad:
