@@ -292,8 +292,9 @@ def make_plots(studies: dict[str, Spec], args) -> None:
         import plot
     except ImportError:
         return
-    for study in studies:
-        plot.main(["--study", study, "--logdir", args.logdir, "--resultdir", args.resultdir])
+    # one call: REPORT.md covers every study under logdir and is rewritten once, not once per study
+    plot.main([arg for study in studies for arg in ("--study", study)]
+              + ["--logdir", args.logdir, "--resultdir", args.resultdir])
 
 
 def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, default_study: str = "base",
