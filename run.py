@@ -266,13 +266,12 @@ def interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def make_plots(studies: dict[str, Spec], args) -> None:
-    try:
-        import plot
-    except ImportError:
-        return
-    for study in studies:
-        plot.main(["--study", study, "--logdir", args.logdir, "--resultdir", args.resultdir])
+def make_plots(studies: dict[str, Spec], args) -> int:
+    import plot  # imported here: matplotlib is needed only for this step
+
+    # one call: REPORT.md covers every study under logdir and is rewritten once, not once per study
+    return plot.main([arg for study in studies for arg in ("--study", study)]
+                     + ["--logdir", args.logdir, "--resultdir", args.resultdir])
 
 
 def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, default_study: str = "base",
@@ -319,7 +318,7 @@ def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, def
     if after:
         after(results, args)
     if not args.no_plot:
-        make_plots(selected, args)
+        code = max(code, make_plots(selected, args))
     return code
 
 
