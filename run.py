@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import statistics
 import sys
@@ -18,9 +19,9 @@ import torch
 
 from dataloader import N_TEST, N_TRAIN, N_VAL, DataError, prepare_raw
 from model import ACTIVATIONS, MODELS
-from train import DEFAULT_CONFIG, OPTIMIZERS, SCHEDULES, make_config, run_task, stored_result
+from train import DEFAULT_CONFIG, OPTIMIZERS, SCHEDULES, failed_result, make_config, run_task, stored_result
 from utils import (DEVICES, Parser, UsageError, pick_device, positive_float, positive_int, remove_stale_temps,
-                   run_dir, run_processes, run_serial, threads_per_job, write_hparams_config)
+                   require_ray, run_dir, run_processes, run_ray, run_serial, threads_per_job, write_hparams_config)
 
 EPOCHS, SEEDS = 2, 2  # defaults sized so that `python run.py` ends within 10 minutes on 2 CPU cores
 REFERENCE_BATCH = 64  # the batch size whose learning rate the linear scaling rule starts from
@@ -73,6 +74,26 @@ def lr_rule(args) -> str:
 
 # ---- command line ---------------------------------------------------------------------------------
 
+def cpu_amount(text: str) -> float:
+    """CPUs a run reserves on Ray: a positive number, fractions down to Ray's unit of 0.0001."""
+    value = positive_float(text)
+    if value < 1e-4:
+        raise argparse.ArgumentTypeError(f"Ray's smallest amount is 0.0001, got {text}")
+    return value
+
+
+def gpu_amount(text: str) -> float:
+    """GPUs a run reserves on Ray: 0, a fraction (several runs share one GPU) or more."""
+    try:
+        if float(text) == 0:
+            return 0.0
+    except ValueError:
+        pass
+    if text.strip().startswith("-"):
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive number, got {text}")
+    return cpu_amount(text)
+
+
 def subset_size(text: str) -> int:
     value = positive_int(text)
     if value > N_TRAIN:
@@ -95,7 +116,14 @@ def build_parser(prog: str, description: str, studies: dict[str, Study], default
     p.add_argument("--subset", type=subset_size, help="train on the first N training images only")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--jobs", type=positive_int, default=1, help="runs in N separate processes")
-    p.add_argument("--threads", type=positive_int, help="torch threads per run (default: cores / jobs)")
+    p.add_argument("--threads", type=positive_int,
+                   help="torch threads per run (default: cores / jobs; on Ray, the whole CPUs of --cpus-per-run)")
+    p.add_argument("--backend", default="local", choices=("local", "ray"),
+                   help="local: this machine (--jobs); ray: each run a Ray task (README: Running on a cluster)")
+    p.add_argument("--ray-address", help="Ray cluster to use (default: RAY_ADDRESS, else a local Ray instance)")
+    p.add_argument("--cpus-per-run", type=cpu_amount, default=1.0, help="Ray: CPUs each run reserves")
+    p.add_argument("--gpus-per-run", type=gpu_amount, default=0.0,
+                   help="Ray: GPUs each run reserves; a fraction lets several runs share one GPU")
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--deterministic", action="store_true", help="deterministic algorithms only")
@@ -106,6 +134,26 @@ def build_parser(prog: str, description: str, studies: dict[str, Study], default
     p.add_argument("--no-plot", action="store_true", help="skip plot.py at the end")
     p.add_argument("--quiet", action="store_true", help="no line per epoch")
     return p
+
+
+def backend_device(args) -> torch.device | str:
+    """Where the runs train: this machine's device, or for Ray its workers, each picking its own."""
+    if args.backend == "local":
+        if args.ray_address:
+            raise UsageError("--ray-address needs --backend ray")
+        return pick_device(args.device)
+    require_ray()
+    if args.jobs != 1:
+        raise UsageError("--jobs is for --backend local; Ray runs as many runs at once as --cpus-per-run allows")
+    if args.device == "cuda" and args.gpus_per_run == 0:
+        raise UsageError("--device cuda on Ray needs --gpus-per-run above 0 (runs see only the GPUs they reserve)")
+    if not (args.ray_address or os.environ.get("RAY_ADDRESS")):  # a local instance: its size is known
+        if args.cpus_per_run > (os.cpu_count() or 1):
+            raise UsageError(f"--cpus-per-run {args.cpus_per_run:g} is more than this machine's {os.cpu_count()} CPUs")
+        if args.gpus_per_run > torch.cuda.device_count():
+            raise UsageError(f"--gpus-per-run {args.gpus_per_run:g} is more than this machine's "
+                             f"{torch.cuda.device_count()} GPUs")
+    return f"Ray workers (--device {args.device})"
 
 
 def check_writable(path: str, flag: str) -> None:
@@ -206,7 +254,7 @@ def print_plan(studies: dict[str, Spec], tasks: list[dict], finished: list[dict]
           f"{len(finished)} finished, {len(tasks)} to train on {device}; {recipe(configs)}")
     if "batch_size" in studies:
         print(f"batch_size study: {lr_rule(args)}")
-    if tasks and not args.dry_run:
+    if tasks and not args.dry_run and args.backend == "local":  # Ray's workers are not this machine
         estimate = estimate_seconds([t["config"] for t in tasks], device, args.jobs)
         print(f"estimated time: {fmt_minutes(estimate)} with --jobs {args.jobs} (rough, from a few timed steps)")
     if args.dry_run:
@@ -229,6 +277,12 @@ def execute(tasks: list[dict], args) -> list[dict]:
                             + (f" test {100 * acc:.2f}%" if acc is not None else ""))
 
     try:
+        if args.backend == "ray":
+            for t in tasks:  # workers run in another directory: the run store is named by absolute paths
+                t["run_dir"] = os.path.abspath(t["run_dir"])
+            return run_ray(run_task, tasks, on_done, failed=failed_result, address=args.ray_address,
+                           cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, threads=args.threads,
+                           keep_out=[args.logdir, args.resultdir])
         if args.jobs == 1:
             for t in tasks:
                 t["log"] = bar.write
@@ -282,7 +336,7 @@ def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, def
         add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        device = pick_device(args.device)
+        device = backend_device(args)
         check_writable(args.logdir, "--logdir")
         check_writable(args.resultdir, "--resultdir")
         selected = selected_studies(args, studies)
@@ -310,6 +364,8 @@ def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, def
         print(f"\ninterrupted: finished runs are kept; rerun the same command to resume "
               f"({prog} {' '.join(sys.argv[1:] if argv is None else argv)})", file=sys.stderr)
         return 130
+    except UsageError as e:  # the Ray cluster named by --ray-address or RAY_ADDRESS is not there
+        parser.error(str(e))
     code = summarize(results)
     trained = sum(r["status"] in ("ok", "diverged") and not r.get("skipped") for r in results[len(finished):])
     skipped = len(finished) + sum(bool(r.get("skipped")) for r in results)

@@ -249,8 +249,14 @@ def run_task(task: dict) -> dict:
         try:
             return train_run(config, run_dir, log=log)
         except Exception as e:  # one broken run must not stop the study
-            return {"status": "failed", "study": config["study"], "name": config["name"], "seed": config["seed"], "run_dir": str(run_dir),
-                    "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+            return failed_result(task, f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+
+
+def failed_result(task: dict, error: str, **extra) -> dict:
+    """The result of a run that did not finish: which run, and why."""
+    config = task["config"]
+    return {"status": "failed", "study": config["study"], "name": config["name"], "seed": config["seed"],
+            "run_dir": str(task["run_dir"]), "error": error, **extra}
 
 
 def _print_flush(line: str) -> None:

@@ -45,7 +45,12 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+GIT_COMMIT_ENV = "MNIST_SUITE_GIT_COMMIT"  # set for Ray workers, whose shipped copy has no .git
+
+
 def git_commit() -> str | None:
+    if os.environ.get(GIT_COMMIT_ENV):
+        return os.environ[GIT_COMMIT_ENV]
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
@@ -282,3 +287,106 @@ def run_processes(fn: Callable, tasks: list, jobs: int, threads: int,
     finally:
         pool.join()
     return results
+
+
+# ---- Ray --------------------------------------------------------------------------------------
+
+RAY_INSTALL = "pip install -r requirements-ray.txt"
+# Kept out of the code shipped to Ray workers: runs, figures, caches and the extracted MNIST files.
+# The four data/MNIST/raw/*.gz (11 MB) do travel, so a worker needs no shared data directory.
+RAY_EXCLUDES = ["logs/", "runs/", "result/", ".git", "*.pt", "__pycache__/", ".pytest_cache/", ".venv/",
+                "venv/", "data/MNIST/raw/*-ubyte", "data/MNIST/raw/*.tmp*", "data/MNIST/processed/"]
+
+
+def require_ray() -> None:
+    """UsageError naming the install command unless Ray can be imported."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise UsageError(f"--backend ray needs Ray: {RAY_INSTALL}") from None
+
+
+def ray_runtime_env(keep_out: Iterable[str | Path] = ()) -> dict:
+    """The project as the workers' working_dir; `keep_out`: more folders (a --logdir inside it) not to ship."""
+    folders = [Path(p).resolve() for p in keep_out]
+    excludes = RAY_EXCLUDES + [f"/{f.relative_to(ROOT).as_posix()}/" for f in folders
+                               if f != ROOT and f.is_relative_to(ROOT)]
+    # Recent Ray leaves CUDA_VISIBLE_DEVICES alone for a task asking for no GPU (ray-project/ray#54868):
+    # without this, a run with --gpus-per-run 0 and --device auto would use a GPU Ray did not give it.
+    env_vars = {"RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "1", GIT_COMMIT_ENV: git_commit() or ""}
+    return {"working_dir": str(ROOT), "excludes": excludes, "env_vars": env_vars}
+
+
+def connect_ray(address: str | None = None, num_cpus: int | None = None,
+                keep_out: Iterable[str | Path] = ()) -> bool:
+    """Connect to the cluster at `address` (else RAY_ADDRESS), else start a local instance.
+
+    True when this call connected, False when Ray already was (then its caller owns the connection).
+    """
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS")
+    where = {"address": address} if address else {"num_cpus": num_cpus or os.cpu_count(), "include_dashboard": False}
+    try:
+        ray.init(runtime_env=ray_runtime_env(keep_out), logging_level="WARNING", **where)
+    except (ConnectionError, ValueError) as e:  # no cluster there, a malformed address, or too much to ship
+        raise UsageError(f"Ray at {address or 'a new local instance'}: {_first_line(e)}") from None
+    return True
+
+
+def _with_threads(fn: Callable, threads: int, task: Any) -> Any:
+    # Ray reuses worker processes and sizes their thread pools by its own rules: set ours every time,
+    # so that a run computes exactly what the local backend computes with the same --threads.
+    torch.set_num_threads(threads)
+    return fn(task)
+
+
+def run_ray(fn: Callable, tasks: list, on_done: Callable | None = None, *, failed: Callable[[Any, str], Any],
+            address: str | None = None, cpus_per_run: float = 1.0, gpus_per_run: float = 0.0,
+            threads: int | None = None, keep_out: Iterable[str | Path] = ()) -> list:
+    """Run fn(task) as Ray tasks; results in task order, each passed to on_done as it arrives.
+
+    A task whose worker dies gets failed(task, why) as its result, and the others go on.
+    `threads`: torch threads per run, default the whole CPUs of cpus_per_run (at least 1).
+    """
+    import ray
+
+    started = connect_ray(address, keep_out=keep_out)
+    try:
+        # No retries: a run that killed its worker (out of memory, a crash) would most likely do it
+        # again; the run store is the retry, since the next invocation redoes exactly the missing runs.
+        remote = ray.remote(_with_threads).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0,
+                                                   name=getattr(fn, "__name__", "task"))
+        threads = threads or max(1, int(cpus_per_run))
+        refs = [remote.remote(fn, threads, task) for task in tasks]
+        index = {ref: i for i, ref in enumerate(refs)}
+        results: list = [None] * len(tasks)
+        pending = list(refs)
+        try:
+            while pending:
+                [ref], pending = ray.wait(pending, num_returns=1)
+                i = index[ref]
+                try:
+                    results[i] = ray.get(ref)
+                except ray.exceptions.RayTaskError as e:  # fn raised: the worker lives, the task failed
+                    results[i] = failed(tasks[i], f"{type(e.cause).__name__}: {e.cause}")
+                except ray.exceptions.RayError as e:  # the worker died (killed, out of memory), or Ray failed
+                    died = isinstance(e, (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError))
+                    results[i] = failed(tasks[i], ("worker died: " if died else "") + _first_line(e))
+                if on_done:
+                    on_done(tasks[i], results[i])
+        except BaseException:
+            for ref in pending:  # unfinished runs keep no result.json, so the next invocation redoes them
+                ray.cancel(ref, force=True)
+            raise
+        return results
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
