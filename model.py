@@ -95,6 +95,21 @@ class MLPNet(nn.Sequential):
         super().__init__(*layers, nn.Linear(n_in, 10))
 
 
+class SpeedNet(nn.Sequential):
+    """The speed recipe's CNN: 5x5 conv to 24 channels, 3x3 conv to 32, each pooled, a 256-unit layer.
+
+    215,194 parameters, about half of Net's multiply-adds per image: small enough for one epoch to
+    be cheap, wide enough to pass 99% test accuracy in that one epoch.
+    """
+
+    def __init__(self, act: str = "relu", c1: int = 24, c2: int = 32, hidden: int = 256, bn: bool = False):
+        def block(c_in, c_out, kernel):
+            layers = conv_block(c_in, c_out, act, kernel=kernel)
+            return layers[:1] + [nn.BatchNorm2d(c_out)] + layers[1:] if bn else layers
+        super().__init__(*block(1, c1, 5), *block(c1, c2, 3), nn.Flatten(),
+                         nn.Linear(c2 * 5 * 5, hidden), activation(act), nn.Linear(hidden, 10))
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "Net": Net,
     "NetSigmoid": NetSigmoid,
@@ -103,6 +118,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "LeNet": LeNet,
     "ConvNet": ConvNet,
     "MLPNet": MLPNet,
+    "SpeedNet": SpeedNet,
 }
 
 

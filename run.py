@@ -19,7 +19,8 @@ import torch
 
 from dataloader import N_TEST, N_TRAIN, N_VAL, DataError, prepare_raw
 from model import ACTIVATIONS, MODELS
-from train import DEFAULT_CONFIG, OPTIMIZERS, SCHEDULES, failed_result, make_config, run_task, stored_result
+from train import (DEFAULT_CONFIG, OPTIMIZERS, SCHEDULES, SPEED_RECIPE, failed_result, make_config, run_task,
+                   stored_result)
 from utils import (DEVICES, Parser, UsageError, pick_device, positive_float, positive_int, remove_stale_temps,
                    require_ray, run_dir, run_processes, run_ray, run_serial, threads_per_job, write_hparams_config)
 
@@ -56,8 +57,13 @@ def study_batch_size(args) -> Spec:
             for b in (16, 64, 256, 1024)]
 
 
+def study_speed(args) -> Spec:
+    """The recipe that reaches 99% test accuracy in one epoch; it fixes its own epochs, batch, optimizer, lr, schedule."""
+    return [("SpeedNet", {**SPEED_RECIPE, "model_args": dict(SPEED_RECIPE["model_args"])})]
+
+
 STUDIES: dict[str, Study] = {"base": study_base, "activation": study_activation, "depth": study_depth,
-                             "width": study_width, "batch_size": study_batch_size}
+                             "width": study_width, "batch_size": study_batch_size, "speed": study_speed}
 
 
 def base_lr(args) -> float:
@@ -254,6 +260,8 @@ def print_plan(studies: dict[str, Spec], tasks: list[dict], finished: list[dict]
           f"{len(finished)} finished, {len(tasks)} to train on {device}; {recipe(configs)}")
     if "batch_size" in studies:
         print(f"batch_size study: {lr_rule(args)}")
+    if "speed" in studies:
+        print("speed study: its recipe sets epochs, batch size, optimizer, lr and schedule; those flags do not apply")
     if tasks and not args.dry_run and args.backend == "local":  # Ray's workers are not this machine
         estimate = estimate_seconds([t["config"] for t in tasks], device, args.jobs)
         print(f"estimated time: {fmt_minutes(estimate)} with --jobs {args.jobs} (rough, from a few timed steps)")

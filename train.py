@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import platform
 import time
 from contextlib import nullcontext
@@ -12,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dataloader import batches, load_mnist
+from dataloader import batches, load_mnist, to_channels_last
 from evaluate import evaluate
 from model import build_model, count_parameters, named_layers
 from utils import (git_commit, pick_device, save_checkpoint, seed_everything, write_json,
@@ -40,6 +41,9 @@ DEFAULT_CONFIG: dict = {
     "subset": None, "device": "auto",
     "deterministic": False, "amp": False, "channels_last": False,
 }
+# The `speed` study's recipe (run.py, bench.py): 99% test accuracy in one epoch, chosen on val accuracy.
+SPEED_RECIPE: dict = {"model": "SpeedNet", "model_args": {"bn": True}, "optimizer": "adam", "lr": 0.01,
+                      "batch_size": 128, "schedule": "onecycle", "epochs": 1}
 CHECK_EVERY = 50  # steps between divergence checks (each one is a host sync)
 GRAD_EVERY = 10  # steps between per-layer gradient-norm samples
 
@@ -116,18 +120,31 @@ def train_epoch(model, optimizer, scheduler, per_batch, layers, x, y, batch_size
     }
 
 
+def set_determinism(deterministic: bool, device: torch.device) -> None:
+    """Deterministic algorithms on or off for this run, and cuDNN autotuning only when off.
+
+    Set both ways: a process that trains several runs must not inherit the previous run's mode.
+    """
+    if deterministic and device.type == "cuda":
+        # PyTorch refuses cuBLAS calls in deterministic mode unless cuBLAS has a fixed workspace;
+        # a value the user exported wins. It should be set before the process's first cuBLAS call.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.benchmark = not deterministic
+
+
 def train_run(config: dict, run_dir: str | Path | None = None,
               log: Callable[[str], None] | None = None) -> dict:
     """Train one network as `config` says; with `run_dir`, write the run store there (result.json last)."""
     config = make_config(**config)
     seed_everything(config["seed"])
     device = pick_device(config["device"])
-    torch.use_deterministic_algorithms(config["deterministic"])  # process-wide: set it either way
-    torch.backends.cudnn.benchmark = not config["deterministic"]
+    set_determinism(config["deterministic"], device)
     data = load_mnist(device, config["subset"])
     model = build_model(config["model"], **config["model_args"]).to(device)
     if config["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
+        data = to_channels_last(data)
     layers = named_layers(model)
     optimizer = make_optimizer(config["optimizer"], model.parameters(), config["lr"])
     steps_per_epoch = math.ceil(len(data.train_x) / config["batch_size"])

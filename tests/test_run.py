@@ -43,7 +43,7 @@ def test_batch_size_study_and_the_linear_scaling_rule():
 
 def test_all_runs_every_study():
     args = args_for("--study", "all")
-    assert list(run.selected_studies(args, run.STUDIES)) == ["base", "activation", "depth", "width", "batch_size"]
+    assert list(run.selected_studies(args, run.STUDIES)) == ["base", "activation", "depth", "width", "batch_size", "speed"]
     one = run.selected_studies(args_for("--model", "LeNet"), run.STUDIES)
     assert one == {"LeNet": [("LeNet", {"model": "LeNet"})]}
 

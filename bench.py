@@ -1,0 +1,325 @@
+"""Benchmark: the suite's pipeline against the classic DataLoader pipeline, and time to 99% test accuracy.
+
+    python bench.py            # throughput of Net, LeNet, NetDeep and MLP, then the time-to-99% race
+    python bench.py --quick    # throughput only, fewer steps (about a minute on 2 CPU cores)
+
+Throughput: the same network and the same Adam, batch 64, trained a fixed number of steps through
+each pipeline, alternating (ABBA order) in this one process, several repetitions; the median of each
+and their ratio. The suite's side is train.train_epoch on the device-resident splits, that is, the
+loop every run of the suite executes (with its loss bookkeeping, gradient norms and divergence
+checks); the classic side is pytorch/examples' loop over torchvision's MNIST through a DataLoader
+(ToTensor and Normalize per sample, num_workers 0).
+
+Time to 99%: wall seconds, data loading, training and test evaluations included, until a test
+evaluation first reaches 99.0%. The suite runs its `speed` recipe (one epoch, evaluated at its end);
+pytorch/examples runs its own recipe (its Net with dropout, Adadelta lr 1.0, StepLR gamma 0.7,
+batch 64, a test evaluation after each epoch). The examples run stops at --examples-budget seconds;
+if it has not reached 99% by then its time is a lower bound, and so is the ratio (said in the
+output and in result/bench.json).
+"""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dataloader import DATA_ROOT, MEAN, STD, DataError, load_mnist, prepare_raw
+from model import build_model, named_layers
+from run import Parser, check_writable, positive_float, positive_int
+from train import SPEED_RECIPE, make_optimizer, train_epoch, train_run
+from utils import DEVICES, UsageError, pick_device, write_json
+
+MODELS = ("Net", "LeNet", "NetDeep", "MLP")
+BATCH = 64  # pytorch/examples' batch size, used by both pipelines
+TARGET_ACC = 0.99
+EXAMPLES_MAX_EPOCHS = 14  # pytorch/examples' default --epochs
+
+
+# ---- the classic pipeline and pytorch/examples' recipe ----------------------------------------
+
+def classic_dataset(train: bool):
+    """torchvision's MNIST with ToTensor and Normalize applied per sample, as in pytorch/examples."""
+    from torchvision import datasets, transforms
+
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
+    return datasets.MNIST(str(DATA_ROOT), train=train, transform=transform)
+
+
+def classic_loader(dataset, batch_size: int = BATCH, shuffle: bool = True):
+    from torch.utils.data import DataLoader
+
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=0)
+
+
+class ExamplesNet(nn.Module):
+    """pytorch/examples mnist/main.py's Net: two 3x3 convs, dropout, a 128-unit layer, log-softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
+        x = torch.flatten(self.dropout1(x), 1)
+        x = self.dropout2(F.relu(self.fc1(x)))
+        return F.log_softmax(self.fc2(x), dim=1)
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued device work, so that a timer stops after the work and not after its launch."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+# ---- throughput ---------------------------------------------------------------------------------
+
+def make_pair(name: str, device: torch.device, seed: int) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """A fresh network and its Adam, the suite's default optimizer settings."""
+    torch.manual_seed(seed)
+    model = build_model(name).to(device)
+    return model, make_optimizer("adam", model.parameters(), 1e-3)
+
+
+def suite_steps(model, optimizer, x: torch.Tensor, y: torch.Tensor, steps: int, generator) -> float:
+    """Seconds for `steps` batches of train.train_epoch, the loop every suite run executes."""
+    n = steps * BATCH
+    if n > len(x):
+        raise ValueError(f"{steps} steps of {BATCH} need {n} images; the split has {len(x)}")
+    t0 = time.perf_counter()
+    train_epoch(model, optimizer, None, False, named_layers(model), x[:n], y[:n], BATCH, generator, False)
+    sync(x.device)  # train_epoch already syncs once at its end (.tolist()); this keeps it explicit
+    return time.perf_counter() - t0
+
+
+def classic_steps(model, optimizer, loader, steps: int, device: torch.device) -> float:
+    """Seconds for `steps` batches of pytorch/examples' loop over the DataLoader (a new shuffle each call)."""
+    model.train()
+    t0 = time.perf_counter()
+    for step, (xb, yb) in enumerate(loader):
+        if step == steps:
+            break
+        xb, yb = xb.to(device), yb.to(device)
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(xb), yb)
+        loss.backward()
+        optimizer.step()
+    sync(device)
+    return time.perf_counter() - t0
+
+
+def throughput(name: str, steps: int, reps: int, device: torch.device, splits, loader,
+               seed: int = 0) -> dict:
+    """Samples per second of each pipeline for network `name`: medians over `reps` alternating runs."""
+    suite_model, suite_opt = make_pair(name, device, seed)
+    classic_model, classic_opt = make_pair(name, device, seed)
+    generator = torch.Generator().manual_seed(seed)
+    x, y = splits.train_x, splits.train_y
+
+    def run_suite(n: int) -> float:
+        return n * BATCH / suite_steps(suite_model, suite_opt, x, y, n, generator)
+
+    def run_classic(n: int) -> float:
+        return n * BATCH / classic_steps(classic_model, classic_opt, loader, n, device)
+
+    warmup = min(5, steps)  # first calls pay for lazy initialisation (kernels, allocator, oneDNN plans)
+    run_suite(warmup)
+    run_classic(warmup)
+    suite, classic = [], []
+    for rep in range(reps):  # ABBA: suite first on even repetitions, classic first on odd ones
+        order = [(run_suite, suite), (run_classic, classic)]
+        for fn, out in order if rep % 2 == 0 else order[::-1]:
+            out.append(fn(steps))
+    suite_sps, classic_sps = statistics.median(suite), statistics.median(classic)
+    return {"suite_sps": suite_sps, "classic_sps": classic_sps, "ratio": suite_sps / classic_sps,
+            "suite_runs": suite, "classic_runs": classic}
+
+
+# ---- time to 99% --------------------------------------------------------------------------------
+
+def suite_time_to_99(device: torch.device, seed: int = 0) -> dict:
+    """The speed recipe from scratch (data loading included): its one test evaluation, and when it came."""
+    from dataloader import _load_cpu
+
+    _load_cpu.cache_clear()  # the suite reads its files again, as the examples run below does
+    config = {**SPEED_RECIPE, "study": "bench", "name": "speed", "seed": seed, "device": str(device)}
+    t0 = time.perf_counter()
+    result = train_run(config)
+    seconds = time.perf_counter() - t0
+    reached = result["status"] == "ok" and result["test_acc"] >= TARGET_ACC
+    return {"suite_s": seconds if reached else None, "suite_test_acc": result["test_acc"],
+            "suite_reached": reached, "suite_epochs": result["epochs"], "suite_recipe": result["config"]}
+
+
+@torch.no_grad()
+def examples_test(model: nn.Module, loader, device: torch.device) -> float:
+    """pytorch/examples' test(): accuracy over the test DataLoader (batch 1000)."""
+    model.eval()
+    correct = 0
+    for xb, yb in loader:
+        xb, yb = xb.to(device), yb.to(device)
+        correct += int((model(xb).argmax(1) == yb).sum())
+    return correct / len(loader.dataset)
+
+
+def examples_time_to_99(device: torch.device, budget_s: float, seed: int = 0) -> dict:
+    """pytorch/examples' recipe until a test evaluation (after each epoch) reaches 99%, or `budget_s` runs out.
+
+    examples_s is the time it ran: the time to 99% when examples_reached, else a lower bound of it.
+    """
+    t0 = time.perf_counter()
+    torch.manual_seed(seed)
+    train = classic_loader(classic_dataset(train=True))
+    test = classic_loader(classic_dataset(train=False), batch_size=1000, shuffle=False)
+    model = ExamplesNet().to(device)
+    optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
+    acc, epochs = None, 0.0
+    for epoch in range(1, EXAMPLES_MAX_EPOCHS + 1):
+        model.train()
+        for step, (xb, yb) in enumerate(train):
+            if time.perf_counter() - t0 > budget_s:
+                elapsed = time.perf_counter() - t0
+                acc = examples_test(model, test, device)  # where it stood when time ran out (not timed)
+                return {"examples_s": elapsed, "examples_test_acc": acc, "examples_reached": False,
+                        "examples_epochs": epoch - 1 + step / len(train)}
+            xb, yb = xb.to(device), yb.to(device)
+            optimizer.zero_grad()
+            F.nll_loss(model(xb), yb).backward()
+            optimizer.step()
+        acc, epochs = examples_test(model, test, device), epoch
+        scheduler.step()
+        if acc >= TARGET_ACC:
+            break
+    return {"examples_s": time.perf_counter() - t0, "examples_test_acc": acc,
+            "examples_reached": acc >= TARGET_ACC, "examples_epochs": epochs}
+
+
+def time_to_99(device: torch.device, budget_s: float, seed: int = 0) -> dict:
+    """Both recipes, the suite's first, and examples_s / suite_s (a lower bound if examples ran out of time)."""
+    suite = suite_time_to_99(device, seed)
+    examples = examples_time_to_99(device, budget_s, seed)
+    ratio = examples["examples_s"] / suite["suite_s"] if suite["suite_reached"] else None
+    return {**suite, **examples, "ratio": ratio, "ratio_is_lower_bound": not examples["examples_reached"],
+            "examples_budget_s": budget_s, "target_acc": TARGET_ACC}
+
+
+# ---- report ---------------------------------------------------------------------------------------
+
+def throughput_table(results: dict[str, dict]) -> str:
+    lines = [f"{'model':<8} {'suite samples/s':>16} {'classic samples/s':>18} {'ratio':>7}"]
+    for name, r in results.items():
+        lines.append(f"{name:<8} {r['suite_sps']:>16,.0f} {r['classic_sps']:>18,.0f} {r['ratio']:>6.2f}x")
+    return "\n".join(lines)
+
+
+def time_table(t: dict) -> str:
+    def seconds(key: str, reached: bool) -> str:
+        return "-" if t[key] is None else f"{'' if reached else '>'}{t[key]:.1f}"
+
+    def acc(key: str) -> str:
+        return "-" if t[key] is None else f"{100 * t[key]:.2f}%"
+
+    lines = [f"{'recipe':<18} {'seconds to 99%':>15} {'epochs':>7} {'test acc':>9}",
+             f"{'suite speed':<18} {seconds('suite_s', t['suite_reached']):>15} {t['suite_epochs']:>7} "
+             f"{acc('suite_test_acc'):>9}",
+             f"{'pytorch/examples':<18} {seconds('examples_s', t['examples_reached']):>15} "
+             f"{t['examples_epochs']:>7.2f} {acc('examples_test_acc'):>9}"]
+    if t["ratio"] is None:
+        lines.append("ratio: - (the speed recipe did not reach 99% test accuracy)")
+    elif t["ratio_is_lower_bound"]:
+        lines.append(f"ratio: >{t['ratio']:.1f}x (pytorch/examples had not reached 99% when its "
+                     f"{t['examples_budget_s']:g} s budget ran out; its accuracy then is shown)")
+    else:
+        lines.append(f"ratio: {t['ratio']:.1f}x sooner")
+    return "\n".join(lines)
+
+
+def machine(device: torch.device, threads: int) -> dict:
+    info = {"device": str(device), "torch_version": torch.__version__, "threads": threads,
+            "cpu_count": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
+            "python": platform.python_version(), "host": platform.node()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    if hasattr(os, "getloadavg"):
+        info["loadavg_1min_start"] = os.getloadavg()[0]
+    return info
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="bench.py", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="throughput only, fewer steps (about a minute)")
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, metavar="MODEL",
+                   help=f"networks to measure (default: {' '.join(MODELS)})")
+    p.add_argument("--steps", type=positive_int, help="training steps per repetition (default 50; 20 with --quick)")
+    p.add_argument("--reps", type=positive_int, help="repetitions per pipeline (default 5; 3 with --quick)")
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="torch threads (default 1: one core per pipeline, as each run of --jobs 2 on 2 cores)")
+    p.add_argument("--examples-budget", type=positive_float, default=300.0,
+                   help="seconds the pytorch/examples recipe may run; past it, its time is a lower bound (default 300)")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="default: auto (cuda, mps, then cpu)")
+    p.add_argument("--out", default="result/bench.json", help="where the JSON goes (default: result/bench.json)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    steps = args.steps or (20 if args.quick else 50)
+    reps = args.reps or (3 if args.quick else 5)
+    if steps * BATCH > 55_000:
+        parser.error(f"--steps {steps} needs {steps * BATCH} training images; the split has 55000 (at most 859)")
+    try:
+        device = pick_device(args.device)
+        check_writable(str(Path(args.out).parent), "--out")
+    except UsageError as e:
+        parser.error(str(e))
+    try:
+        prepare_raw()
+    except DataError as e:
+        print(f"bench.py: error: {e}", file=sys.stderr)
+        return 1
+    torch.set_num_threads(args.threads)
+    report = {"command": " ".join(["python", "bench.py", *(sys.argv[1:] if argv is None else argv)]),
+              "machine": machine(device, args.threads),
+              "settings": {"batch_size": BATCH, "steps": steps, "reps": reps, "quick": args.quick}}
+    print(f"bench: {device} ({report['machine'].get('gpu', report['machine']['cpu'])}), "
+          f"{args.threads} torch thread(s), batch {BATCH}, {steps} steps x {reps} repetitions per pipeline")
+    splits = load_mnist(device)
+    loader = classic_loader(classic_dataset(train=True))
+    results = {}
+    for name in args.models:
+        results[name] = throughput(name, steps, reps, device, splits, loader)
+        r = results[name]
+        print(f"  {name}: suite {r['suite_sps']:,.0f}/s, classic {r['classic_sps']:,.0f}/s, {r['ratio']:.2f}x",
+              flush=True)
+    report["throughput"] = results
+    print("\nthroughput, training samples per second (median of repetitions)\n" + throughput_table(results))
+    if not args.quick:
+        del splits, loader  # the race below loads its own data, as each recipe does from scratch
+        print(f"\ntime to {100 * TARGET_ACC:.0f}% test accuracy: the speed recipe, then pytorch/examples "
+              f"(at most {args.examples_budget:g} s) ...", flush=True)
+        report["time_to_99"] = time_to_99(device, args.examples_budget)
+        print(time_table(report["time_to_99"]))
+    if hasattr(os, "getloadavg"):
+        report["machine"]["loadavg_1min_end"] = os.getloadavg()[0]
+    write_json(args.out, report)
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
