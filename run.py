@@ -249,7 +249,7 @@ def recipe(configs: list[dict]) -> str:
             return "varies"
         value = values.pop()
         return f"{value:g}" if isinstance(value, float) else str(value)
-    return (f"{shared('epochs')} epochs, batch {shared('batch_size')}, optimizer {shared('optimizer')}, "
+    return (f"epochs {shared('epochs')}, batch {shared('batch_size')}, optimizer {shared('optimizer')}, "
             f"lr {shared('lr')}, {configs[0]['subset'] or N_TRAIN} training images")
 
 
