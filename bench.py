@@ -268,8 +268,8 @@ def build_parser() -> Parser:
     p.add_argument("--reps", type=positive_int, help="repetitions per pipeline (default 5; 3 with --quick)")
     p.add_argument("--threads", type=positive_int, default=1,
                    help="torch threads (default 1: one core per pipeline, as each run of --jobs 2 on 2 cores)")
-    p.add_argument("--examples-budget", type=positive_float, default=300.0,
-                   help="seconds the pytorch/examples recipe may run; past it, its time is a lower bound (default 300)")
+    p.add_argument("--examples-budget", type=positive_float, default=240.0,
+                   help="seconds the pytorch/examples recipe may run; past it, its time is a lower bound (default 240)")
     p.add_argument("--device", default="auto", choices=DEVICES, help="default: auto (cuda, mps, then cpu)")
     p.add_argument("--out", default="result/bench.json", help="where the JSON goes (default: result/bench.json)")
     return p

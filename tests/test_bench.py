@@ -17,9 +17,10 @@ def splits():
 
 
 def test_speednet_has_the_contracted_parameter_count():
-    assert count_parameters(build_model("SpeedNet")) == 215_194  # 624 + 6,944 + 205,056 + 2,570
     recipe_model = build_model(SPEED_RECIPE["model"], **SPEED_RECIPE["model_args"])
-    assert count_parameters(recipe_model) == 215_306  # + batch-norm scale and shift: 2 x (24 + 32)
+    # convs 624 + 6,944, batch-norm scales and shifts 2 x (24 + 32), linear 410,112 + 5,130
+    assert count_parameters(recipe_model) == count_parameters(build_model("SpeedNet")) == 422_922
+    assert count_parameters(build_model("SpeedNet", bn=False, hidden=256)) == 215_194
     assert recipe_model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 
