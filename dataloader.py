@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import torch
 
 from utils import atomic_path, remove_stale_temps
@@ -112,20 +113,31 @@ def _download(root: Path, missing: list[str]) -> None:
 @lru_cache(maxsize=2)
 def _load_cpu(root: Path) -> tuple[torch.Tensor, ...]:
     """Official train and test sets as uint8 images and int64 labels (cached per process)."""
-    from torchvision.datasets import MNIST
-
     prepare_raw(root)
-    train = MNIST(str(root), train=True, download=False)
-    test = MNIST(str(root), train=False, download=False)
-    for ds in (train, test):
-        if int(ds.targets.min()) < 0 or int(ds.targets.max()) > 9:
-            raise DataError(f"labels outside 0-9 in {root / 'MNIST' / 'raw'}: delete the files and rerun")
-    return train.data, train.targets, test.data, test.targets
+    raw = root / "MNIST" / "raw"
+    out = []
+    for split in ("train", "t10k"):
+        images = _read_idx(raw / f"{split}-images-idx3-ubyte", header=16).view(-1, 28, 28)
+        labels = _read_idx(raw / f"{split}-labels-idx1-ubyte", header=8).long()
+        if int(labels.max()) > 9:
+            raise DataError(f"labels outside 0-9 in {raw}: delete the files and rerun")
+        out += [images, labels]
+    return tuple(out)
+
+
+def _read_idx(path: Path, header: int) -> torch.Tensor:
+    """The bytes after an idx file's header, as uint8 (the files are MD5-verified, so the header is known).
+
+    Read straight into one array: torchvision's reader holds several copies at once, a few hundred
+    MB of peak memory for MNIST's 47 MB of images.
+    """
+    return torch.from_numpy(np.fromfile(path, dtype=np.uint8, offset=header))
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float (N, 1, 28, 28) with MNIST's mean and std."""
-    return ((images.float() / 255.0 - MEAN) / STD).unsqueeze(1)
+    # in place after the one float copy: the same values as out-of-place arithmetic, a third of the peak memory
+    return images.float().div_(255.0).sub_(MEAN).div_(STD).unsqueeze(1)
 
 
 def split_indices(n: int = N_TRAIN + N_VAL, n_val: int = N_VAL) -> tuple[torch.Tensor, torch.Tensor]:

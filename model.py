@@ -96,16 +96,19 @@ class MLPNet(nn.Sequential):
 
 
 class SpeedNet(nn.Sequential):
-    """The speed recipe's CNN: 5x5 conv to 24 channels, 3x3 conv to 32, each pooled, a 256-unit layer.
+    """The speed recipe's CNN: 5x5 conv to 24 channels, 3x3 conv to 32, each batch-normed and pooled, a 512-unit layer.
 
-    215,194 parameters, about half of Net's multiply-adds per image: small enough for one epoch to
-    be cheap, wide enough to pass 99% test accuracy in that one epoch.
+    422,922 parameters but 1.45 M multiply-adds per image, about half of Net's: cheap enough for one
+    epoch to take seconds, and, with batch norm, able to pass 99% test accuracy in that one epoch.
+    SpeedNet(bn=False, hidden=256) is the plain version (215,194 parameters), which reached only
+    about 98.9% in one epoch on the suite's 55,000 training images.
     """
 
-    def __init__(self, act: str = "relu", c1: int = 24, c2: int = 32, hidden: int = 256, bn: bool = False):
-        def block(c_in, c_out, kernel):
-            layers = conv_block(c_in, c_out, act, kernel=kernel)
-            return layers[:1] + [nn.BatchNorm2d(c_out)] + layers[1:] if bn else layers
+    def __init__(self, act: str = "relu", c1: int = 24, c2: int = 32, hidden: int = 512, bn: bool = True):
+        def block(c_in: int, c_out: int, kernel: int) -> list[nn.Module]:
+            conv, *rest = conv_block(c_in, c_out, act, kernel=kernel)
+            return [conv, nn.BatchNorm2d(c_out), *rest] if bn else [conv, *rest]
+
         super().__init__(*block(1, c1, 5), *block(c1, c2, 3), nn.Flatten(),
                          nn.Linear(c2 * 5 * 5, hidden), activation(act), nn.Linear(hidden, 10))
 

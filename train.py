@@ -42,7 +42,7 @@ DEFAULT_CONFIG: dict = {
     "deterministic": False, "amp": False, "channels_last": False,
 }
 # The `speed` study's recipe (run.py, bench.py): 99% test accuracy in one epoch, chosen on val accuracy.
-SPEED_RECIPE: dict = {"model": "SpeedNet", "model_args": {"bn": True}, "optimizer": "adam", "lr": 0.01,
+SPEED_RECIPE: dict = {"model": "SpeedNet", "model_args": {}, "optimizer": "adam", "lr": 0.01,
                       "batch_size": 128, "schedule": "onecycle", "epochs": 1}
 CHECK_EVERY = 50  # steps between divergence checks (each one is a host sync)
 GRAD_EVERY = 10  # steps between per-layer gradient-norm samples

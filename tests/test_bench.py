@@ -17,9 +17,10 @@ def splits():
 
 
 def test_speednet_has_the_contracted_parameter_count():
-    assert count_parameters(build_model("SpeedNet")) == 215_194  # 624 + 6,944 + 205,056 + 2,570
     recipe_model = build_model(SPEED_RECIPE["model"], **SPEED_RECIPE["model_args"])
-    assert count_parameters(recipe_model) == 215_306  # + batch-norm scale and shift: 2 x (24 + 32)
+    # convs 624 + 6,944, batch-norm scales and shifts 2 x (24 + 32), linear 410,112 + 5,130
+    assert count_parameters(recipe_model) == count_parameters(build_model("SpeedNet")) == 422_922
+    assert count_parameters(build_model("SpeedNet", bn=False, hidden=256)) == 215_194
     assert recipe_model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 
@@ -37,9 +38,10 @@ def test_speed_study_fixes_its_own_recipe():
 def test_throughput_measures_both_pipelines(splits):
     loader = bench.classic_loader(bench.classic_dataset(train=True))
     r = bench.throughput("MLP", steps=2, reps=3, device=torch.device("cpu"), splits=splits, loader=loader)
-    assert r["suite_sps"] > 0 and r["classic_sps"] > 0
+    assert r["suite_sps"] > 0 and r["classic_sps"] > 0 and r["compute_sps"] > 0
     assert r["ratio"] == pytest.approx(r["suite_sps"] / r["classic_sps"])
-    assert len(r["suite_runs"]) == len(r["classic_runs"]) == 3
+    assert r["max_ratio"] == pytest.approx(r["compute_sps"] / r["classic_sps"])
+    assert len(r["suite_runs"]) == len(r["classic_runs"]) == len(r["compute_runs"]) == 3
     with pytest.raises(ValueError, match="the split has 1000"):
         bench.suite_steps(*bench.make_pair("MLP", torch.device("cpu"), 0), splits.train_x, splits.train_y, 100,
                           torch.Generator())
