@@ -357,7 +357,10 @@ def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, def
         return 1
     if args.threads and args.jobs == 1:
         torch.set_num_threads(args.threads)
-    signal.signal(signal.SIGTERM, interrupt)  # `kill` stops a study as cleanly as Ctrl-C
+    # `kill` stops a study as cleanly as Ctrl-C; and Ctrl-C works even where a shell started us with
+    # SIGINT ignored (a background job), since stopping cleanly is always what the user asks for
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     for directory in [Path(args.resultdir), *(Path(args.logdir) / s for s in selected)]:
         if directory.is_dir():
             remove_stale_temps(directory)

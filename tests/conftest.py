@@ -1,9 +1,17 @@
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+# One torch thread in the tests and in every script they start: on a 2-core machine that also runs
+# other jobs, OpenMP threads spin-waiting for a busy core make a 2-thread step many times slower.
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
