@@ -16,7 +16,7 @@ from torch import nn
 from dataloader import batches, load_mnist, to_channels_last
 from evaluate import evaluate
 from model import build_model, count_parameters, named_layers
-from utils import (git_commit, pick_device, save_checkpoint, seed_everything, write_json,
+from utils import (git_commit, pick_device, read_json, save_checkpoint, seed_everything, write_json,
                    write_run_hparams)
 
 # name -> (class, default learning rate, extra arguments). Each rate is the usual default for
@@ -231,7 +231,6 @@ def train_run(config: dict, run_dir: str | Path | None = None,
 
 def stored_result(run_dir: Path, config: dict) -> dict | None:
     """The finished result in run_dir when its stored config equals `config`, else None."""
-    from utils import read_json
     path = Path(run_dir) / "result.json"
     if not path.exists():
         return None
