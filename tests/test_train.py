@@ -6,7 +6,7 @@ import torch
 
 from conftest import run_cli
 from evaluate import evaluate, load_checkpoint
-from train import OPTIMIZERS, make_config, train_run
+from train import OPTIMIZERS, make_config, make_optimizer, train_run
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +71,23 @@ def test_make_config_resolves_the_optimizers_default_lr():
     with pytest.raises(ValueError, match="valid: sgd, momentum"):
         make_config(optimizer="lbfgs")
     assert set(OPTIMIZERS) == {"sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad", "adadelta"}
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_make_optimizer_fuses_where_torch_can_and_updates_the_same(name):
+    """The fused kernel is taken where torch has one for the CPU, and its step equals the loop's."""
+    torch.manual_seed(0)
+    weights = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(3))]
+    grads = [torch.randn(5, 3), torch.randn(3)]
+    plain = [torch.nn.Parameter(w.detach().clone()) for w in weights]
+    cls, lr, extra = OPTIMIZERS[name]
+    optimizer, reference = make_optimizer(name, weights, lr), cls(plain, lr=lr, foreach=False, **extra)
+    for _ in range(3):
+        for w, p, g in zip(weights, plain, grads):
+            w.grad, p.grad = g.clone(), g.clone()
+        optimizer.step()
+        reference.step()
+    if tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 6):  # CPU fused kernels since 2.4-2.6
+        assert bool(optimizer.defaults.get("fused")) == (name not in ("rmsprop", "adadelta"))
+    for w, p in zip(weights, plain):
+        torch.testing.assert_close(w, p)
