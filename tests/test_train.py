@@ -87,7 +87,7 @@ def test_make_optimizer_fuses_where_torch_can_and_updates_the_same(name):
             w.grad, p.grad = g.clone(), g.clone()
         optimizer.step()
         reference.step()
-    if tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 6):  # CPU fused kernels since 2.4-2.6
+    if torch.__version__ >= (2, 6):  # older torch lacks some of the CPU fused kernels
         assert bool(optimizer.defaults.get("fused")) == (name not in ("rmsprop", "adadelta"))
     for w, p in zip(weights, plain):
         torch.testing.assert_close(w, p)
