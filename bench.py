@@ -35,7 +35,7 @@ from dataloader import DATA_ROOT, MEAN, STD, DataError, load_mnist, prepare_raw
 from model import build_model, named_layers
 from run import Parser, check_writable, positive_float, positive_int
 from train import SPEED_RECIPE, make_optimizer, train_epoch, train_run
-from utils import DEVICES, UsageError, pick_device, write_json
+from utils import DEVICES, UsageError, keep_freed_memory, pick_device, write_json
 
 MODELS = ("Net", "LeNet", "NetDeep", "MLP")
 BATCH = 64  # pytorch/examples' batch size, used by both pipelines
@@ -307,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench.py: error: {e}", file=sys.stderr)
         return 1
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as every suite run does (train.train_run); both pipelines share this process
     report = {"command": " ".join(["python", "bench.py", *(sys.argv[1:] if argv is None else argv)]),
               "machine": machine(device, args.threads),
               "settings": {"batch_size": BATCH, "steps": steps, "reps": reps, "quick": args.quick}}

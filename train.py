@@ -17,8 +17,8 @@ from torch import nn
 from dataloader import batches, load_mnist, to_channels_last
 from evaluate import evaluate
 from model import build_model, count_parameters, named_layers
-from utils import (git_commit, pick_device, read_json, save_checkpoint, seed_everything, write_json,
-                   write_run_hparams)
+from utils import (git_commit, keep_freed_memory, pick_device, read_json, save_checkpoint, seed_everything,
+                   write_json, write_run_hparams)
 
 # name -> (class, default learning rate, extra arguments). Each rate is the usual default for
 # that optimizer on small CNNs; Adadelta's is 1.0 (its own paper and pytorch/examples).
@@ -152,6 +152,7 @@ def train_run(config: dict, run_dir: str | Path | None = None,
     seed_everything(config["seed"])
     device = pick_device(config["device"])
     set_determinism(config["deterministic"], device)
+    keep_freed_memory()
     data = load_mnist(device, config["subset"])
     model = build_model(config["model"], **config["model_args"]).to(device)
     if config["channels_last"]:
