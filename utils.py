@@ -52,10 +52,11 @@ GIT_COMMIT_ENV = "MNIST_SUITE_GIT_COMMIT"  # set for Ray workers, whose shipped 
 def keep_freed_memory() -> bool:
     """Make glibc's malloc keep freed memory for reuse; False where the C library is not glibc.
 
-    A CNN's training step frees and reallocates megabytes of activations. By default glibc hands
-    such blocks back to the kernel, so the next step takes thousands of page faults (about 3,000 a
-    step for Net at batch 64: 10-20% of its CPU time). Retained blocks are reused at once; the process
-    keeps its high-water mark instead of returning memory between steps. Process-wide and idempotent.
+    A CNN's training step frees and reallocates megabytes of activations. By default glibc may hand
+    such blocks back to the kernel, so the next step faults them in again (about 3,000 page faults a
+    step for Net at batch 64 in a 1-thread loop). Retained blocks are reused at once; the process keeps
+    its high-water mark instead. Over `python run.py`: 15.8 M page faults and 35 s of system time
+    before, 1.0 M and 3.5 s after. Process-wide and idempotent.
     """
     try:
         libc = ctypes.CDLL("libc.so.6")
