@@ -7,50 +7,12 @@
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 
 import run
-from train import OPTIMIZERS
+from studies import OPTIM_STUDIES, best_rates
 
-SWEEP_FACTORS = (0.1, 10**-0.5, 1.0, 10**0.5, 10.0)  # x the optimizer's default rate: 2 decades
-
-
-def study_optim(args) -> run.Spec:
-    return [(name, {"model": "Net", "optimizer": name, "lr": args.lr or default})
-            for name, (_, default, _) in OPTIMIZERS.items()]
-
-
-def sweep_rates(center: float) -> list[float]:
-    return [float(f"{center * f:.3g}") for f in SWEEP_FACTORS]
-
-
-def study_optim_sweep(args) -> run.Spec:
-    return [(f"{name}_lr{lr:g}", {"model": "Net", "optimizer": name, "lr": lr})
-            for name, (_, default, _) in OPTIMIZERS.items() for lr in sweep_rates(args.lr or default)]
-
-
-STUDIES: dict[str, run.Study] = {"optim": study_optim, "optim_sweep": study_optim_sweep}
-
-
-def best_rates(results: list[dict]) -> list[dict]:
-    """Per optimizer, the rate with the best mean validation accuracy, and the test accuracy there.
-
-    Diverged runs count as failures at that rate: a rate where any seed diverged is never picked.
-    """
-    by_rate: dict[tuple[str, float], list[dict]] = {}
-    for r in results:
-        by_rate.setdefault((r["config"]["optimizer"], r["config"]["lr"]), []).append(r)
-    best: dict[str, dict] = {}
-    for (opt, lr), runs in by_rate.items():
-        if any(r["status"] != "ok" for r in runs):
-            continue
-        val = statistics.mean(r["best_val_acc"] for r in runs)
-        if opt not in best or val > best[opt]["val_acc"]:
-            test = [r["test_acc"] for r in runs]
-            best[opt] = {"optimizer": opt, "lr": lr, "val_acc": val, "test_acc": statistics.mean(test),
-                         "test_std": statistics.stdev(test) if len(test) > 1 else None, "seeds": len(runs)}
-    return sorted(best.values(), key=lambda b: -b["val_acc"])
+STUDIES = OPTIM_STUDIES
 
 
 def print_best_rates(results: list[dict], args) -> None:

@@ -18,18 +18,21 @@ EVAL_BATCH = 256
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH,
              amp: bool = False) -> dict:
-    """Mean loss, accuracy, per-class accuracy and the confusion matrix (rows: true, columns: predicted)."""
+    """Mean loss, accuracy, per-class accuracy, the confusion matrix (rows: true, columns: predicted), predictions."""
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=x.device)
     confusion = torch.zeros(N_CLASSES * N_CLASSES, dtype=torch.long, device=x.device)
+    predictions = torch.empty(len(x), dtype=torch.uint8, device=x.device)
     autocast = torch.autocast(x.device.type, dtype=torch.bfloat16) if amp else nullcontext()
     for i in range(0, len(x), batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
         with autocast:
             logits = model(xb)
         loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
-        confusion += torch.bincount(yb * N_CLASSES + logits.argmax(1), minlength=N_CLASSES**2)
+        predicted = logits.argmax(1)
+        predictions[i:i + batch_size] = predicted
+        confusion += torch.bincount(yb * N_CLASSES + predicted, minlength=N_CLASSES**2)
     model.train(was_training)
     confusion = confusion.view(N_CLASSES, N_CLASSES).cpu()  # the one host sync
     per_class = confusion.diag() / confusion.sum(1).clamp(min=1)
@@ -38,6 +41,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
         "acc": confusion.diag().sum().item() / len(x),
         "per_class_acc": per_class.tolist(),
         "confusion": confusion.tolist(),
+        "predictions": predictions.cpu(),
     }
 
 

@@ -19,8 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from compare_optim import best_rates  # noqa: E402
-from run import Parser, check_writable, recipe  # noqa: E402
+from studies import best_rates, recipe_summary as recipe  # noqa: E402
+from utils import Parser, check_writable  # noqa: E402
 from utils import UsageError, atomic_path, read_json  # noqa: E402
 
 PROG = "plot.py"

@@ -1,8 +1,9 @@
-"""Studies of structure and batch size: expand a study into runs and execute them.
+"""Studies of structure and batch size, and grids from the command line: expand them into runs and execute them.
 
     python run.py                          # the base study: the seed's five networks
     python run.py --study activation       # base | activation | depth | width | batch_size | all
     python run.py --model Net --epochs 1   # one network, a study of its own
+    python run.py --grid model=MLPNet depth=1 width=300,100 --name mine   # your own grid
 """
 from __future__ import annotations
 
@@ -12,70 +13,24 @@ import signal
 import statistics
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from dataloader import N_TEST, N_TRAIN, N_VAL, DataError, prepare_raw
-from model import ACTIVATIONS, MODELS
-from train import (DEFAULT_CONFIG, OPTIMIZERS, SCHEDULES, SPEED_RECIPE, failed_result, make_config, run_task,
-                   stored_result)
-from utils import (DEVICES, Parser, UsageError, pick_device, positive_float, positive_int, remove_stale_temps,
-                   require_ray, run_dir, run_processes, run_ray, run_serial, threads_per_job, write_hparams_config)
+from executors import require_ray, run_processes, run_ray, run_serial, threads_per_job
+from model import MODELS
+from studies import RUN_STUDIES, Spec, Study, grid_spec, lr_rule, recipe_summary, reference_map
+from train import (DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, SCHEDULES, config_dir, failed_result, make_config,
+                   run_path, run_task, stored_result)
+from utils import (DEVICES, Parser, UsageError, check_writable, disk_full_message, is_disk_full, pick_device, positive_float,
+                   positive_int, remove_stale_temps, write_hparams_config, write_json)
 
-EPOCHS, SEEDS = 2, 2  # defaults sized so that `python run.py` ends within 10 minutes on 2 CPU cores
-REFERENCE_BATCH = 64  # the batch size whose learning rate the linear scaling rule starts from
-
-Spec = list[tuple[str, dict]]  # (config name, config overrides)
-Study = Callable[[argparse.Namespace], Spec]
-
-
-def study_base(args) -> Spec:
-    return [(name, {"model": name}) for name in ("Net", "LeNet", "NetSigmoid", "NetDeep", "MLP")]
-
-
-def study_activation(args) -> Spec:
-    return [(act, {"model": "ConvNet", "model_args": {"act": act}}) for act in ACTIVATIONS]
-
-
-def study_depth(args) -> Spec:
-    return ([(f"conv{d}", {"model": "ConvNet", "model_args": {"depth": d}}) for d in range(1, 5)]
-            + [(f"mlp{d}", {"model": "MLPNet", "model_args": {"depth": d}}) for d in range(1, 5)])
-
-
-def study_width(args) -> Spec:
-    return ([(f"conv_w{w}", {"model": "ConvNet", "model_args": {"width": w}}) for w in (8, 16, 32, 64)]
-            + [(f"mlp_w{w}", {"model": "MLPNet", "model_args": {"depth": 1, "width": w}})
-               for w in (32, 128, 512, 2048)])
-
-
-def study_batch_size(args) -> Spec:
-    lr = base_lr(args)
-    return [(f"bs{b}", {"model": "Net", "batch_size": b,
-                        "lr": lr * b / REFERENCE_BATCH if args.scale_lr else lr})
-            for b in (16, 64, 256, 1024)]
-
-
-def study_speed(args) -> Spec:
-    """The recipe that reaches 99% test accuracy in one epoch; it fixes its own epochs, batch, optimizer, lr, schedule."""
-    return [("SpeedNet", {**SPEED_RECIPE, "model_args": dict(SPEED_RECIPE["model_args"])})]
-
-
-STUDIES: dict[str, Study] = {"base": study_base, "activation": study_activation, "depth": study_depth,
-                             "width": study_width, "batch_size": study_batch_size, "speed": study_speed}
-
-
-def base_lr(args) -> float:
-    return args.lr if args.lr is not None else OPTIMIZERS[args.optimizer][1]
-
-
-def lr_rule(args) -> str:
-    """What the batch_size study does with the learning rate, said in the output."""
-    lr = base_lr(args)
-    if args.scale_lr:
-        return f"linear scaling rule: lr = {lr:g} x batch_size / {REFERENCE_BATCH}"
-    return f"no scaling: lr = {lr:g} for every batch size (--scale-lr applies the linear scaling rule)"
+EPOCHS, SEEDS = 2, 3  # defaults sized so that `python run.py` ends within 10 minutes on 2 CPU cores
+STUDIES = RUN_STUDIES
+MANIFEST = "study.json"  # logs/<study>/study.json: the configs its latest invocation planned, and references
 
 
 # ---- command line ---------------------------------------------------------------------------------
@@ -109,9 +64,13 @@ def subset_size(text: str) -> int:
 
 def build_parser(prog: str, description: str, studies: dict[str, Study], default_study: str) -> Parser:
     p = Parser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--study", default=default_study, choices=[*studies, "all"],
-                   help="which comparison to run; 'all' runs every study of this script")
-    p.add_argument("--model", choices=list(MODELS), help="train this one network (a study named after it)")
+    p.add_argument("--study", choices=[*studies, "all"],
+                   help=f"which comparison to run; 'all' runs every study of this script (default: {default_study})")
+    p.add_argument("--model", choices=list(MODELS),
+                   help="train this one network (a study named after it); with --grid, the grid's network")
+    p.add_argument("--grid", nargs="+", metavar="KEY=V1,V2",
+                   help="train the cartesian product of these values as a study of its own (README: grids)")
+    p.add_argument("--name", help="--grid: the study's name (default: grid-<its keys>)")
     p.add_argument("--epochs", type=positive_int, default=EPOCHS)
     p.add_argument("--seeds", type=positive_int, default=SEEDS, help="N seeds per config: 0..N-1")
     p.add_argument("--batch-size", type=positive_int, default=DEFAULT_CONFIG["batch_size"])
@@ -120,8 +79,11 @@ def build_parser(prog: str, description: str, studies: dict[str, Study], default
     p.add_argument("--schedule", default="none", choices=SCHEDULES, help="learning-rate schedule")
     p.add_argument("--scale-lr", action="store_true", help="batch_size study: linear scaling rule for lr")
     p.add_argument("--subset", type=subset_size, help="train on the first N training images only")
+    p.add_argument("--evals-per-epoch", type=positive_int, default=EVALS_PER_EPOCH,
+                   help="validation evaluations per epoch (the val curves' resolution)")
     p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--jobs", type=positive_int, default=1, help="runs in N separate processes")
+    p.add_argument("--jobs", type=positive_int,
+                   help="runs in N separate processes (default: one per CPU core on a CPU, 1 on a GPU)")
     p.add_argument("--threads", type=positive_int,
                    help="torch threads per run (default: cores / jobs; on Ray, the whole CPUs of --cpus-per-run)")
     p.add_argument("--backend", default="local", choices=("local", "ray"),
@@ -149,7 +111,7 @@ def backend_device(args) -> torch.device | str:
             raise UsageError("--ray-address needs --backend ray")
         return pick_device(args.device)
     require_ray()
-    if args.jobs != 1:
+    if args.jobs not in (None, 1):
         raise UsageError("--jobs is for --backend local; Ray runs as many runs at once as --cpus-per-run allows")
     if args.device == "cuda" and args.gpus_per_run == 0:
         raise UsageError("--device cuda on Ray needs --gpus-per-run above 0 (runs see only the GPUs they reserve)")
@@ -160,17 +122,6 @@ def backend_device(args) -> torch.device | str:
             raise UsageError(f"--gpus-per-run {args.gpus_per_run:g} is more than this machine's "
                              f"{torch.cuda.device_count()} GPUs")
     return f"Ray workers (--device {args.device})"
-
-
-def check_writable(path: str, flag: str) -> None:
-    """UsageError unless `path` is (or can be made) a writable directory."""
-    probe = Path(path) / f".write-test-{time.time_ns()}"
-    try:
-        Path(path).mkdir(parents=True, exist_ok=True)
-        probe.touch()
-        probe.unlink()
-    except OSError as e:
-        raise UsageError(f"{flag} {path} is not a writable directory ({e.strerror or type(e).__name__})") from None
 
 
 # ---- planning and execution ---------------------------------------------------------------------
@@ -184,14 +135,33 @@ def expand(study: str, spec: Spec, args) -> list[dict]:
             for name, overrides in spec for seed in range(args.seeds)]
 
 
-def selected_studies(args, studies: dict[str, Study]) -> dict[str, Spec]:
+def selected_studies(args, studies: dict[str, Study], default_study: str = "base") -> dict[str, Spec]:
+    """{study name: its spec}; UsageError for a bad --grid or conflicting flags."""
+    if args.grid:
+        if args.study:
+            raise UsageError("--grid is a study of its own: give it a --name, not --study")
+        name, spec = grid_spec(args.grid, args.model, args.name)
+        return {name: spec}
+    if args.name:
+        raise UsageError("--name names a --grid study")
     if args.model:
+        if args.study:
+            raise UsageError("--model trains one network as a study of its own: drop --study")
         return {args.model: [(args.model, {"model": args.model})]}
-    names = list(studies) if args.study == "all" else [args.study]
+    study = args.study or default_study
+    names = list(studies) if study == "all" else [study]
     return {name: studies[name](args) for name in names}
 
 
-def estimate_seconds(configs: list[dict], device: torch.device, jobs: int) -> float:
+def default_jobs(device: torch.device | str, n_tasks: int) -> int:
+    """One run per core on a CPU: on 2 cores, 2 one-thread processes trained the base study 1.29x faster
+    than one 2-thread process (README: Performance). One on a GPU, which a single run already fills."""
+    if not isinstance(device, torch.device) or device.type != "cpu":
+        return 1
+    return max(1, min(os.cpu_count() or 1, n_tasks))
+
+
+def estimate_seconds(configs: list[dict], device: torch.device, jobs: int, evals_per_epoch: int) -> float:
     """Rough wall time: a few timed training steps of each distinct network, scaled to the plan."""
     from model import build_model
     cache: dict[str, float] = {}
@@ -213,57 +183,64 @@ def estimate_seconds(configs: list[dict], device: torch.device, jobs: int) -> fl
                 times.append(time.perf_counter() - t0)
             cache[key] = min(times[1:]) / c["batch_size"]  # seconds per training sample
         n_train = c["subset"] or N_TRAIN
-        # evaluation costs about a third of a training step per image: val each epoch, test once
-        n_eval = c["epochs"] * N_VAL + N_TEST
+        # evaluation costs about a third of a training step per image: val several times an epoch, test once
+        n_eval = c["epochs"] * evals_per_epoch * N_VAL + N_TEST
         total += cache[key] * (c["epochs"] * n_train + n_eval / 3) + 1.0  # +1 s: setup and files
     return total / jobs
 
 
 def plan(studies: dict[str, Spec], args) -> tuple[list[dict], list[dict]]:
-    """(tasks to train, finished results reused); writes each study's HParams experiment config."""
+    """(tasks to train, finished results reused); writes each study's HParams config and manifest."""
     tasks, finished = [], []
     for study, spec in studies.items():
         configs = expand(study, spec, args)
         if not args.dry_run:
             write_hparams_config(Path(args.logdir) / study, configs)
+            write_manifest(Path(args.logdir) / study, configs, args)
         for config in configs:
-            directory = run_dir(args.logdir, study, config["name"], config["seed"])
+            directory = run_path(args.logdir, config)
             done = None if args.force else stored_result(directory, config)
             if done:
                 finished.append(done)
             else:
                 tasks.append({"config": config, "run_dir": str(directory), "force": args.force,
-                              "quiet": args.quiet})
+                              "quiet": args.quiet, "evals_per_epoch": args.evals_per_epoch})
     return tasks, finished
+
+
+def write_manifest(study_dir: Path, configs: list[dict], args) -> None:
+    """logs/<study>/study.json: the configs this invocation planned, what each is compared with, the command.
+
+    plot.py compares these configs by default; runs of other configs stay on disk and in TensorBoard.
+    """
+    first = {c["name"]: c for c in configs if c["seed"] == 0} or {c["name"]: c for c in configs}
+    names = list(dict.fromkeys(c["name"] for c in configs))
+    if args.grid:  # a grid's reference is its first config: every key at its first value
+        references = {name: names[0] for name in names[1:]}
+    else:
+        references = reference_map(study_dir.name, {name: first[name]["model"] for name in names})
+    write_json(study_dir / MANIFEST, {
+        "study": study_dir.name, "configs": {name: config_dir(first[name]) for name in names},
+        "references": references, "seeds": sorted({c["seed"] for c in configs}),
+        "command": args.command,
+        "written": datetime.now(timezone.utc).isoformat(timespec="seconds")})
 
 
 def fmt_minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def recipe(configs: list[dict]) -> str:
-    """The values the planned runs share, and which ones vary."""
-    def shared(key: str) -> str:
-        values = {c[key] for c in configs}
-        if len(values) > 1:
-            return "varies"
-        value = values.pop()
-        return f"{value:g}" if isinstance(value, float) else str(value)
-    return (f"epochs {shared('epochs')}, batch {shared('batch_size')}, optimizer {shared('optimizer')}, "
-            f"lr {shared('lr')}, {configs[0]['subset'] or N_TRAIN} training images")
-
-
 def print_plan(studies: dict[str, Spec], tasks: list[dict], finished: list[dict], args, device) -> None:
     n_configs = sum(len(spec) for spec in studies.values())
     configs = [t["config"] for t in tasks] + [r["config"] for r in finished]
     print(f"plan: {', '.join(studies)}: {n_configs} configs x {args.seeds} seeds = {len(configs)} runs, "
-          f"{len(finished)} finished, {len(tasks)} to train on {device}; {recipe(configs)}")
+          f"{len(finished)} finished, {len(tasks)} to train on {device}; {recipe_summary(configs)}")
     if "batch_size" in studies:
         print(f"batch_size study: {lr_rule(args)}")
     if "speed" in studies:
         print("speed study: its recipe sets epochs, batch size, optimizer, lr and schedule; those flags do not apply")
     if tasks and not args.dry_run and args.backend == "local":  # Ray's workers are not this machine
-        estimate = estimate_seconds([t["config"] for t in tasks], device, args.jobs)
+        estimate = estimate_seconds([t["config"] for t in tasks], device, args.jobs, args.evals_per_epoch)
         print(f"estimated time: {fmt_minutes(estimate)} with --jobs {args.jobs} (rough, from a few timed steps)")
     if args.dry_run:
         for t in tasks:
@@ -278,6 +255,8 @@ def execute(tasks: list[dict], args) -> list[dict]:
     bar = tqdm(total=len(tasks), unit="run", desc="runs", dynamic_ncols=True, file=sys.stdout)
 
     def on_done(task, result):
+        if result.get("disk_full"):
+            raise DiskFull(result["disk_full"])
         bar.update(1)
         status = result.get("status")
         acc = result.get("test_acc")
@@ -300,6 +279,10 @@ def execute(tasks: list[dict], args) -> list[dict]:
         for t in tasks:
             t.pop("log", None)
         bar.close()
+
+
+class DiskFull(Exception):
+    """A run found the disk full: the rest of the study would fail the same way, so it stops."""
 
 
 def summarize(results: list[dict]) -> int:
@@ -343,11 +326,12 @@ def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, def
     if add_arguments:
         add_arguments(parser)
     args = parser.parse_args(argv)
+    args.command = " ".join([prog, *(sys.argv[1:] if argv is None else argv)])
     try:
         device = backend_device(args)
         check_writable(args.logdir, "--logdir")
         check_writable(args.resultdir, "--resultdir")
-        selected = selected_studies(args, studies)
+        selected = selected_studies(args, studies, default_study)
     except (UsageError, ValueError) as e:
         parser.error(str(e))
     try:
@@ -355,8 +339,6 @@ def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, def
     except DataError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
-    if args.threads and args.jobs == 1:
-        torch.set_num_threads(args.threads)
     # `kill` stops a study as cleanly as Ctrl-C; and Ctrl-C works even where a shell started us with
     # SIGINT ignored (a background job), since stopping cleanly is always what the user asks for
     signal.signal(signal.SIGTERM, interrupt)
@@ -364,7 +346,17 @@ def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, def
     for directory in [Path(args.resultdir), *(Path(args.logdir) / s for s in selected)]:
         if directory.is_dir():
             remove_stale_temps(directory)
-    tasks, finished = plan(selected, args)
+    try:
+        tasks, finished = plan(selected, args)
+    except OSError as e:
+        if not is_disk_full(e):
+            raise
+        print(f"{prog}: error: {disk_full_message(args.logdir)}", file=sys.stderr)
+        return 1
+    if args.backend == "local":
+        args.jobs = args.jobs or default_jobs(device, len(tasks))
+        if args.threads and args.jobs == 1:
+            torch.set_num_threads(args.threads)
     print_plan(selected, tasks, finished, args, device)
     if args.dry_run:
         return 0
@@ -372,9 +364,13 @@ def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, def
     try:
         results = finished + execute(tasks, args)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: finished runs are kept; rerun the same command to resume "
-              f"({prog} {' '.join(sys.argv[1:] if argv is None else argv)})", file=sys.stderr)
+        print(f"\ninterrupted: finished runs are kept; rerun the same command to resume ({args.command})",
+              file=sys.stderr)
         return 130
+    except DiskFull as e:
+        print(f"{prog}: error: {disk_full_message(str(e))}; finished runs are kept: free some space and rerun "
+              f"the same command", file=sys.stderr)
+        return 1
     except UsageError as e:  # the Ray cluster named by --ray-address or RAY_ADDRESS is not there
         parser.error(str(e))
     code = summarize(results)

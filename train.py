@@ -1,7 +1,9 @@
 """One run: train_run(config) -> result. The epoch loop, logging and divergence handling."""
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import math
 import os
 import platform
@@ -17,8 +19,8 @@ from torch import nn
 from dataloader import batches, load_mnist, to_channels_last
 from evaluate import evaluate
 from model import build_model, count_parameters, named_layers
-from utils import (git_commit, keep_freed_memory, pick_device, read_json, save_checkpoint, seed_everything,
-                   write_json, write_run_hparams)
+from utils import (git_commit, keep_freed_memory, pick_device, read_json, save_checkpoint, save_predictions,
+                   seed_everything, write_json, write_run_hparams)
 
 # name -> (class, default learning rate, extra arguments). Each rate is the usual default for
 # that optimizer on small CNNs; Adadelta's is 1.0 (its own paper and pytorch/examples).
@@ -46,6 +48,8 @@ DEFAULT_CONFIG: dict = {
 SPEED_RECIPE: dict = {"model": "SpeedNet", "model_args": {}, "optimizer": "adam", "lr": 0.01,
                       "batch_size": 128, "schedule": "onecycle", "epochs": 1}
 CHECK_EVERY = 50  # steps between divergence checks (each one is a host sync)
+EVALS_PER_EPOCH = 4  # validation evaluations per epoch: curves with resolution from the first epoch
+PREDICTIONS = "predictions.npy"  # a run's 10,000 predicted test labels (uint8), for paired tests image by image
 GRAD_EVERY = 10  # steps between per-layer gradient-norm samples
 
 
@@ -62,6 +66,38 @@ def make_config(**overrides) -> dict:
     if config["lr"] is None:
         config["lr"] = OPTIMIZERS[config["optimizer"]][1]
     return config
+
+
+IDENTITY_EXCLUDES = ("study", "name", "seed")  # the run directory's path already says these
+
+
+def config_id(config: dict) -> str:
+    """8 hex digits naming a config's training settings (everything but study, name and seed).
+
+    Only values that differ from DEFAULT_CONFIG count, so a key added to DEFAULT_CONFIG later with
+    the old behaviour as its default keeps every existing run's identity.
+    """
+    config = make_config(**config)
+    distinct = {k: v for k, v in config.items() if k not in IDENTITY_EXCLUDES and DEFAULT_CONFIG.get(k) != v}
+    return hashlib.sha256(json.dumps(distinct, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def config_dir(config: dict) -> str:
+    """`<name>-<config_id>`: readable in TensorBoard, and unique per distinct config."""
+    return f"{config['name']}-{config_id(config)}"
+
+
+def run_path(logdir: str | Path, config: dict) -> Path:
+    """logs/<study>/<name>-<id>/seed<k>/: a run of another config never shares it."""
+    return Path(logdir) / config["study"] / config_dir(config) / f"seed{config['seed']}"
+
+
+def digest(tensors) -> str:
+    """12 hex digits of the tensors' bytes: equal digests mean equal values (weights, batch orders)."""
+    h = hashlib.sha1()
+    for t in tensors:
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:12]
 
 
 def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
@@ -97,9 +133,19 @@ def grad_norms(layers: list[tuple[str, nn.Module]]) -> torch.Tensor:
         for _, m in layers])
 
 
-def train_epoch(model, optimizer, scheduler, per_batch, layers, x, y, batch_size, generator, amp) -> dict:
-    """One pass over (x, y). Losses and counts stay on the device; a sync every CHECK_EVERY steps."""
+def eval_points(n_steps: int, evals: int) -> set[int]:
+    """Steps of an epoch (1-based) after which to evaluate: `evals` evenly spaced, the last at the epoch's end."""
+    return {math.ceil(k * n_steps / evals) for k in range(1, evals + 1)} if evals > 0 else set()
+
+
+def train_epoch(model, optimizer, scheduler, per_batch, layers, x, y, batch_size, generator, amp,
+                evals: int = 0, on_eval: Callable[[int], None] | None = None) -> dict:
+    """One pass over (x, y). Losses and counts stay on the device; a sync every CHECK_EVERY steps.
+
+    With `on_eval`, calls on_eval(steps done) at `evals` evenly spaced points, the last after the final step.
+    """
     n_steps = math.ceil(len(x) / batch_size)
+    at = eval_points(n_steps, evals) if on_eval else set()
     step_losses = torch.zeros(n_steps, device=x.device)
     correct = torch.zeros((), dtype=torch.long, device=x.device)
     norm_sum = torch.zeros(len(layers), device=x.device)
@@ -122,6 +168,8 @@ def train_epoch(model, optimizer, scheduler, per_batch, layers, x, y, batch_size
         correct += (logits.argmax(1) == yb).sum()
         if (step + 1) % CHECK_EVERY == 0 and not torch.isfinite(step_losses[step + 1 - CHECK_EVERY:step + 1]).all():
             return {"step_losses": step_losses[:step + 1].tolist(), "diverged": True}
+        if step + 1 in at:
+            on_eval(step + 1)
     losses = step_losses.tolist()
     return {
         "step_losses": losses,
@@ -145,16 +193,25 @@ def set_determinism(deterministic: bool, device: torch.device) -> None:
     torch.backends.cudnn.benchmark = not deterministic
 
 
-def train_run(config: dict, run_dir: str | Path | None = None,
-              log: Callable[[str], None] | None = None) -> dict:
-    """Train one network as `config` says; with `run_dir`, write the run store there (result.json last)."""
+def train_run(config: dict, run_dir: str | Path | None = None, log: Callable[[str], None] | None = None,
+              evals_per_epoch: int = EVALS_PER_EPOCH) -> dict:
+    """Train one network as `config` says; with `run_dir`, write the run store there (result.json last).
+
+    Common random numbers: with seed k, every config sees the same batch order (a generator seeded
+    with k, one permutation per epoch), and configs whose parameters have the same shapes start from
+    the same weights (the global RNG seeded with k just before the model is built). result.json
+    records both as digests under `shared`, so a comparison can check that it is paired.
+    """
     config = make_config(**config)
-    seed_everything(config["seed"])
     device = pick_device(config["device"])
     set_determinism(config["deterministic"], device)
     keep_freed_memory()
     data = load_mnist(device, config["subset"])
+    seed_everything(config["seed"])
     model = build_model(config["model"], **config["model_args"]).to(device)
+    shared = {"seed": config["seed"], "init_digest": digest(model.state_dict().values()),
+              "batch_order_digest": digest([torch.randperm(len(data.train_x),
+                                                           generator=torch.Generator().manual_seed(config["seed"]))])}
     if config["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
         data = to_channels_last(data)
@@ -175,14 +232,25 @@ def train_run(config: dict, run_dir: str | Path | None = None,
         writer = SummaryWriter(str(run_dir))
         write_run_hparams(writer, config)
 
-    history, status, step, train_seconds = [], "ok", 0, 0.0
+    history, val_curve, status, step, train_seconds = [], [], "ok", 0, 0.0
+
+    def evaluate_val(steps_done: int) -> None:
+        """A validation point, logged against the global training step (train/loss's x axis)."""
+        val = evaluate(model, data.val_x, data.val_y, amp=config["amp"])
+        point = {"step": step + steps_done, "epoch": (step + steps_done) / steps_per_epoch,
+                 "val_loss": val["loss"], "val_acc": val["acc"]}
+        val_curve.append(point)
+        if writer and math.isfinite(val["loss"]):  # a NaN is never logged
+            writer.add_scalar("val/loss", val["loss"], point["step"])
+            writer.add_scalar("val/acc", val["acc"], point["step"])
+
     start = time.perf_counter()
     try:
         for epoch in range(1, config["epochs"] + 1):
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             out = train_epoch(model, optimizer, scheduler, per_batch, layers, data.train_x, data.train_y,
-                              config["batch_size"], generator, config["amp"])
+                              config["batch_size"], generator, config["amp"], evals_per_epoch, evaluate_val)
             train_seconds += time.perf_counter() - t0
             losses = out["step_losses"]
             n_finite = next((i for i, v in enumerate(losses) if not math.isfinite(v)), len(losses))
@@ -197,45 +265,47 @@ def train_run(config: dict, run_dir: str | Path | None = None,
                 break
             if scheduler is not None and not per_batch:
                 scheduler.step()
-            val = evaluate(model, data.val_x, data.val_y, amp=config["amp"])
+            val = val_curve[-1]  # the evaluation after the epoch's last step
             seconds = time.perf_counter() - t0
             history.append({"epoch": epoch, "train_loss": out["loss"], "train_acc": out["acc"],
-                            "val_loss": val["loss"], "val_acc": val["acc"], "lr": lr, "seconds": seconds})
-            if writer:
-                for tag, v in [("train/loss_epoch", out["loss"]), ("train/acc", out["acc"]),
-                               ("val/loss", val["loss"]), ("val/acc", val["acc"]), ("lr", lr),
+                            "val_loss": val["val_loss"], "val_acc": val["val_acc"], "lr": lr, "seconds": seconds})
+            if writer:  # per-epoch values at the epoch's last step: one x axis (steps) for every tag
+                for tag, v in [("train/loss_epoch", out["loss"]), ("train/acc", out["acc"]), ("lr", lr),
                                ("time/epoch_s", seconds)]:
-                    writer.add_scalar(tag, v, epoch)
+                    writer.add_scalar(tag, v, step)
                 for (name, _), v in zip(layers, out["grad_norms"]):
-                    writer.add_scalar(f"grad_norm/{name}", v, epoch)
+                    writer.add_scalar(f"grad_norm/{name}", v, step)
             if log:
                 log(f"{config['name']} seed {config['seed']} epoch {epoch}/{config['epochs']}: "
-                    f"train loss {out['loss']:.4f}, val loss {val['loss']:.4f}, "
-                    f"val acc {100 * val['acc']:.2f}% ({seconds:.1f}s)")
+                    f"train loss {out['loss']:.4f}, val loss {val['val_loss']:.4f}, "
+                    f"val acc {100 * val['val_acc']:.2f}% ({seconds:.1f}s)")
 
         test = evaluate(model, data.test_x, data.test_y, amp=config["amp"]) if status == "ok" else None
         n_samples = len(data.train_x) * len(history) if status == "ok" else step * config["batch_size"]
         result = {
             "status": status, "study": config["study"], "name": config["name"], "seed": config["seed"],
-            "config": config, "epochs": len(history), "history": history,
+            "config": config, "config_id": config_id(config), "epochs": len(history), "history": history,
+            "steps_per_epoch": steps_per_epoch, "evals_per_epoch": evals_per_epoch, "val_curve": val_curve,
             "test_loss": test["loss"] if test else None, "test_acc": test["acc"] if test else None,
             "test_per_class_acc": test["per_class_acc"] if test else None,
             "test_confusion": test["confusion"] if test else None,
+            "predictions": PREDICTIONS if test and run_dir is not None else None,
             "best_val_acc": max((h["val_acc"] for h in history), default=None),
             "n_params": count_parameters(model), "wall_time_s": time.perf_counter() - start,
             "samples_per_s": n_samples / train_seconds if train_seconds else None,
-            "diverged_at_step": step if status == "diverged" else None, **meta,
+            "diverged_at_step": step if status == "diverged" else None, "shared": shared, **meta,
         }
         if writer:
             if test:
-                writer.add_scalar("test/loss", test["loss"], config["epochs"])
-                writer.add_scalar("test/acc", test["acc"], config["epochs"])
+                writer.add_scalar("test/loss", test["loss"], step)
+                writer.add_scalar("test/acc", test["acc"], step)
             writer.flush()
     finally:
         if writer:
             writer.close()
     if run_dir is not None:
         if status == "ok":
+            save_predictions(run_dir / PREDICTIONS, test["predictions"])
             save_checkpoint(run_dir / "model.pt", {"model": config["model"], "model_args": config["model_args"],
                                                    "state_dict": model.state_dict(), "config": config})
         write_json(run_dir / "result.json", result)  # last: its presence means the run finished
@@ -249,11 +319,13 @@ def stored_result(run_dir: Path, config: dict) -> dict | None:
         return None
     try:
         result = read_json(path)
-    except ValueError:  # unreadable: treat as partial and redo
+    except (OSError, ValueError):  # unreadable: treat as partial and redo
         return None
     try:  # defaults filled in on both sides, so a key added to DEFAULT_CONFIG later keeps old runs valid
         same = make_config(**result["config"]) == make_config(**config)
-    except (KeyError, TypeError, ValueError):
+        if not isinstance(result["test_acc"] if result["status"] == "ok" else result["history"], (float, list)):
+            return None  # damaged: a field the report needs is missing or wrong
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None
     return result if same else None
 
@@ -262,23 +334,44 @@ def run_task(task: dict) -> dict:
     """Train task['config'] into task['run_dir'] under a per-run lock; never raises for a failed run.
 
     Returns the result, a finished result found on disk, {"status": "busy"} when another process
-    holds the run, or {"status": "failed", "error": ...}.
+    holds the run, or {"status": "failed", "error": ...} (with "disk_full": the path, when the disk is full).
+    A directory that holds another config's finished run is never emptied.
     """
     import traceback
-    from utils import LOCK_NAME, clean_dir, dir_lock
+    from utils import LOCK_NAME, clean_dir, dir_lock, disk_full_message, is_disk_full
 
     config, run_dir = make_config(**task["config"]), Path(task["run_dir"])
     log = None if task.get("quiet") else task.get("log", _print_flush)
-    with dir_lock(run_dir) as locked:
-        if not locked:
-            return {"status": "busy", "study": config["study"], "name": config["name"], "seed": config["seed"], "run_dir": str(run_dir)}
-        if not task.get("force") and (done := stored_result(run_dir, config)):
-            return {**done, "skipped": True}  # another invocation finished it meanwhile
-        clean_dir(run_dir, keep=[LOCK_NAME])  # a partial or outdated run is redone from scratch
-        try:
-            return train_run(config, run_dir, log=log)
-        except Exception as e:  # one broken run must not stop the study
-            return failed_result(task, f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+    try:
+        with dir_lock(run_dir) as locked:
+            if not locked:
+                return {"status": "busy", "study": config["study"], "name": config["name"], "seed": config["seed"],
+                        "run_dir": str(run_dir)}
+            if done := stored_result(run_dir, config):
+                if not task.get("force"):
+                    return {**done, "skipped": True}  # another invocation finished it meanwhile
+            elif holds_other_config(run_dir, config):
+                return failed_result(task, f"{run_dir} holds a finished run of another config; left untouched")
+            clean_dir(run_dir, keep=[LOCK_NAME])  # a partial run of this config is redone from scratch
+            try:
+                return train_run(config, run_dir, log=log, evals_per_epoch=task.get("evals_per_epoch", EVALS_PER_EPOCH))
+            except Exception as e:  # one broken run must not stop the study
+                if is_disk_full(e):
+                    clean_dir(run_dir, keep=[LOCK_NAME])  # nothing half-written stays; it frees the space too
+                    return failed_result(task, disk_full_message(run_dir), disk_full=str(run_dir))
+                return failed_result(task, f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+    except OSError as e:  # the lock file itself could not be written
+        if is_disk_full(e):
+            return failed_result(task, disk_full_message(run_dir), disk_full=str(run_dir))
+        raise
+
+
+def holds_other_config(run_dir: Path, config: dict) -> bool:
+    """True when run_dir's result.json is readable and names a config other than `config`."""
+    try:
+        return make_config(**read_json(Path(run_dir) / "result.json")["config"]) != make_config(**config)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # absent or damaged: not a finished run
+        return False
 
 
 def failed_result(task: dict, error: str, **extra) -> dict:

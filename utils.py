@@ -1,9 +1,11 @@
-"""Shared plumbing: seeding, device choice, run directories, atomic writes, TensorBoard helpers, executors."""
+"""Shared plumbing: seeding, device choice, command-line types, run directories, atomic writes, TensorBoard helpers."""
 from __future__ import annotations
 
 import argparse
 import ctypes
+import errno
 import fcntl
+import io
 import json
 import math
 import os
@@ -12,9 +14,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -108,10 +111,32 @@ def positive_float(text: str) -> float:
     return value
 
 
+def check_writable(path: str, flag: str) -> None:
+    """UsageError unless `path` is (or can be made) a writable directory."""
+    probe = Path(path) / f".write-test-{time.time_ns()}"
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        if is_disk_full(e):
+            raise
+        raise UsageError(f"{flag} {path} is not a writable directory ({e.strerror or type(e).__name__})") from None
+
+
 # ---- files ---------------------------------------------------------------------------------
 
-def run_dir(logdir: str | Path, study: str, name: str, seed: int) -> Path:
-    return Path(logdir) / study / name / f"seed{seed}"
+def is_disk_full(error: BaseException | None) -> bool:
+    """True when `error`, or an error it was raised from, is 'no space left on device' (or over quota)."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def disk_full_message(path: str | Path) -> str:
+    return f"the disk is full: no space left to write in {path}"
 
 
 def finite_or_none(value: Any) -> Any:
@@ -182,8 +207,22 @@ def read_json(path: str | Path) -> Any:
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
+    buffer = io.BytesIO()
+    # serialized in memory first: on a full disk the write below fails with OSError(ENOSPC), where
+    # torch.save to a file fails with a bare "RuntimeError: ... unexpected pos"
+    torch.save(checkpoint, buffer)
     with atomic_path(path) as tmp:
-        torch.save(checkpoint, tmp)
+        tmp.write_bytes(buffer.getvalue())
+
+
+def save_predictions(path: str | Path, predictions: torch.Tensor) -> None:
+    """Predicted labels as a uint8 .npy file (10 KB for the test set), written atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, predictions.to(torch.uint8).numpy())
+
+
+def load_predictions(path: str | Path) -> np.ndarray:
+    return np.load(path, allow_pickle=False)
 
 
 def clean_dir(path: Path, keep: Iterable[str] = ()) -> None:
@@ -223,14 +262,14 @@ LOCK_NAME = ".lock"
 
 # ---- TensorBoard -----------------------------------------------------------------------------
 
-HPARAM_KEYS = ("model", "act", "depth", "width", "optimizer", "lr", "batch_size", "epochs", "schedule")
+HPARAM_KEYS = ("model", "optimizer", "lr", "batch_size", "epochs", "schedule")  # and every model argument
 METRIC_TAGS = ("test/acc", "test/loss", "val/acc", "val/loss", "train/loss_epoch")
 
 
 def hparams_of(config: dict) -> dict[str, Any]:
     """The values shown in TensorBoard's HParams table (no seed, so seeds of one config group)."""
     flat = {**config, **config.get("model_args", {})}
-    return {k: flat[k] for k in HPARAM_KEYS if flat.get(k) is not None}
+    return {k: flat[k] for k in (*HPARAM_KEYS, *config.get("model_args", {})) if flat.get(k) is not None}
 
 
 def write_hparams_config(study_dir: Path, configs: list[dict]) -> None:
@@ -260,153 +299,3 @@ def write_run_hparams(writer, config: dict) -> None:
     from tensorboard.plugins.hparams import summary_v2 as hp
 
     writer.file_writer.add_summary(hp.hparams_pb(hparams_of(config), trial_id=config["name"]))
-
-
-# ---- executors ---------------------------------------------------------------------------------
-
-def threads_per_job(jobs: int) -> int:
-    return max(1, (os.cpu_count() or 1) // jobs)
-
-
-def _init_worker(threads: int) -> None:
-    import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it terminates us
-    torch.set_num_threads(threads)
-
-
-def run_serial(fn: Callable, tasks: list, on_done: Callable | None = None) -> list:
-    results = []
-    for task in tasks:
-        results.append(fn(task))
-        if on_done:
-            on_done(task, results[-1])
-    return results
-
-
-def _indexed(fn_and_item: tuple) -> tuple:
-    fn, i, task = fn_and_item
-    return i, fn(task)
-
-
-def run_processes(fn: Callable, tasks: list, jobs: int, threads: int,
-                  on_done: Callable | None = None) -> list:
-    """Run fn(task) in `jobs` spawned processes with `threads` torch threads each; results in task order."""
-    import multiprocessing as mp
-
-    results: list = [None] * len(tasks)
-    pool = mp.get_context("spawn").Pool(jobs, initializer=_init_worker, initargs=(threads,))
-    try:
-        for i, result in pool.imap_unordered(_indexed, [(fn, i, t) for i, t in enumerate(tasks)]):
-            results[i] = result
-            if on_done:
-                on_done(tasks[i], result)
-        pool.close()
-    except BaseException:
-        pool.terminate()  # unfinished runs keep no result.json, so the next invocation redoes them
-        raise
-    finally:
-        pool.join()
-    return results
-
-
-# ---- Ray --------------------------------------------------------------------------------------
-
-RAY_INSTALL = "pip install -r requirements-ray.txt"
-# Kept out of the code shipped to Ray workers: runs, figures, caches and the extracted MNIST files.
-# The four data/MNIST/raw/*.gz (11 MB) do travel, so a worker needs no shared data directory.
-RAY_EXCLUDES = ["logs/", "runs/", "result/", ".git", "*.pt", "__pycache__/", ".pytest_cache/", ".venv/",
-                "venv/", "data/MNIST/raw/*-ubyte", "data/MNIST/raw/*.tmp*", "data/MNIST/processed/"]
-
-
-def require_ray() -> None:
-    """UsageError naming the install command unless Ray can be imported."""
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        raise UsageError(f"--backend ray needs Ray: {RAY_INSTALL}") from None
-
-
-def ray_runtime_env(keep_out: Iterable[str | Path] = ()) -> dict:
-    """The project as the workers' working_dir; `keep_out`: more folders (a --logdir inside it) not to ship."""
-    folders = [Path(p).resolve() for p in keep_out]
-    excludes = RAY_EXCLUDES + [f"/{f.relative_to(ROOT).as_posix()}/" for f in folders
-                               if f != ROOT and f.is_relative_to(ROOT)]
-    # Recent Ray leaves CUDA_VISIBLE_DEVICES alone for a task asking for no GPU (ray-project/ray#54868):
-    # without this, a run with --gpus-per-run 0 and --device auto would use a GPU Ray did not give it.
-    env_vars = {"RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "1", GIT_COMMIT_ENV: git_commit() or ""}
-    return {"working_dir": str(ROOT), "excludes": excludes, "env_vars": env_vars}
-
-
-def connect_ray(address: str | None = None, num_cpus: int | None = None,
-                keep_out: Iterable[str | Path] = ()) -> bool:
-    """Connect to the cluster at `address` (else RAY_ADDRESS), else start a local instance.
-
-    True when this call connected, False when Ray already was (then its caller owns the connection).
-    """
-    import ray
-
-    if ray.is_initialized():
-        return False
-    address = address or os.environ.get("RAY_ADDRESS")
-    where = {"address": address} if address else {"num_cpus": num_cpus or os.cpu_count(), "include_dashboard": False}
-    try:
-        ray.init(runtime_env=ray_runtime_env(keep_out), logging_level="WARNING", **where)
-    except (ConnectionError, ValueError) as e:  # no cluster there, a malformed address, or too much to ship
-        raise UsageError(f"Ray at {address or 'a new local instance'}: {_first_line(e)}") from None
-    return True
-
-
-def _with_threads(fn: Callable, threads: int, task: Any) -> Any:
-    # Ray reuses worker processes and sizes their thread pools by its own rules: set ours every time,
-    # so that a run computes exactly what the local backend computes with the same --threads.
-    torch.set_num_threads(threads)
-    return fn(task)
-
-
-def run_ray(fn: Callable, tasks: list, on_done: Callable | None = None, *, failed: Callable[[Any, str], Any],
-            address: str | None = None, cpus_per_run: float = 1.0, gpus_per_run: float = 0.0,
-            threads: int | None = None, keep_out: Iterable[str | Path] = ()) -> list:
-    """Run fn(task) as Ray tasks; results in task order, each passed to on_done as it arrives.
-
-    A task whose worker dies gets failed(task, why) as its result, and the others go on.
-    `threads`: torch threads per run, default the whole CPUs of cpus_per_run (at least 1).
-    """
-    import ray
-
-    started = connect_ray(address, keep_out=keep_out)
-    try:
-        # No retries: a run that killed its worker (out of memory, a crash) would most likely do it
-        # again; the run store is the retry, since the next invocation redoes exactly the missing runs.
-        remote = ray.remote(_with_threads).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0,
-                                                   name=getattr(fn, "__name__", "task"))
-        threads = threads or max(1, int(cpus_per_run))
-        refs = [remote.remote(fn, threads, task) for task in tasks]
-        index = {ref: i for i, ref in enumerate(refs)}
-        results: list = [None] * len(tasks)
-        pending = list(refs)
-        try:
-            while pending:
-                [ref], pending = ray.wait(pending, num_returns=1)
-                i = index[ref]
-                try:
-                    results[i] = ray.get(ref)
-                except ray.exceptions.RayTaskError as e:  # fn raised: the worker lives, the task failed
-                    results[i] = failed(tasks[i], f"{type(e.cause).__name__}: {e.cause}")
-                except ray.exceptions.RayError as e:  # the worker died (killed, out of memory), or Ray failed
-                    died = isinstance(e, (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError))
-                    results[i] = failed(tasks[i], ("worker died: " if died else "") + _first_line(e))
-                if on_done:
-                    on_done(tasks[i], results[i])
-        except BaseException:
-            for ref in pending:  # unfinished runs keep no result.json, so the next invocation redoes them
-                ray.cancel(ref, force=True)
-            raise
-        return results
-    finally:
-        if started:
-            ray.shutdown()
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__

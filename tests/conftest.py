@@ -31,3 +31,10 @@ def raw_copy(tmp_path: Path) -> Path:
     for gz in (ROOT / "data" / "MNIST" / "raw").glob("*.gz"):
         shutil.copy(gz, raw / gz.name)
     return tmp_path / "data"
+
+
+def run_dir_of(logdir: Path, study: str, name: str, seed: int = 0) -> Path:
+    """The one run directory of config `name` and `seed`: logdir/<study>/<name>-<config id>/seed<k>/."""
+    found = [d for d in Path(logdir, study).glob(f"*/seed{seed}") if d.parent.name.rsplit("-", 1)[0] == name]
+    assert len(found) == 1, f"expected one run directory of {name} seed {seed}, found {found}"
+    return found[0]

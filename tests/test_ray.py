@@ -7,7 +7,9 @@ import pytest
 import torch
 
 import compare_optim
+from conftest import run_dir_of
 import run
+import executors
 import utils
 from train import run_task
 
@@ -23,7 +25,7 @@ def ray_session():
     ray = pytest.importorskip("ray")
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("RAY_ADDRESS", raising=False)
-        assert utils.connect_ray(num_cpus=2)
+        assert executors.connect_ray(num_cpus=2)
     yield ray
     ray.shutdown()
 
@@ -46,10 +48,11 @@ def test_ray_backend_leaves_the_same_run_store_and_metrics_as_the_local_one(ray_
         torch.set_num_threads(threads)
     assert run.main(COMMON + ["--backend", "ray", "--cpus-per-run", "1", "--logdir", "ray", "--resultdir", "r"]) == 0
     local, remote = store(tmp_path / "local"), store(tmp_path / "ray")
-    assert list(local) == list(remote) == ["MLP/MLP/seed0", "MLP/MLP/seed1"]
+    config_id = run_dir_of(tmp_path / "local", "MLP", "MLP").parent.name
+    assert list(local) == list(remote) == [f"MLP/{config_id}/seed0", f"MLP/{config_id}/seed1"]
     for key, (files, a) in local.items():
         files_b, b = remote[key]
-        assert files == files_b == [".lock", "config.json", "events", "model.pt", "result.json"]
+        assert files == files_b == [".lock", "config.json", "events", "model.pt", "predictions.npy", "result.json"]
         assert {k: a[k] for k in METRICS} == {k: b[k] for k in METRICS}
         assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
         assert [h["val_acc"] for h in a["history"]] == [h["val_acc"] for h in b["history"]]
@@ -66,7 +69,7 @@ def test_a_dead_worker_is_one_failed_run_and_a_rerun_redoes_only_it(ray_session,
     assert run.main(argv) == 1
     out = capsys.readouterr().out
     assert "failed: MLP seed 1 (worker died" in out
-    seed0, seed1 = (tmp_path / "MLP" / "MLP" / f"seed{k}" for k in (0, 1))
+    seed0, seed1 = (run_dir_of(tmp_path, "MLP", "MLP", k) for k in (0, 1))
     assert (seed0 / "result.json").exists()
     assert (seed1 / "config.json").exists() and not (seed1 / "result.json").exists()
 
@@ -108,9 +111,9 @@ def test_bad_backend_values_exit_2_with_one_line(argv, expected, needs_ray, monk
 
 
 def test_the_shipped_code_leaves_runs_caches_and_extracted_data_behind(tmp_path):
-    env = utils.ray_runtime_env(keep_out=[utils.ROOT / "experiments", tmp_path, utils.ROOT])
+    env = executors.ray_runtime_env(keep_out=[utils.ROOT / "experiments", tmp_path, utils.ROOT])
     assert env["working_dir"] == str(utils.ROOT)
     assert {"logs/", "result/", "*.pt", "data/MNIST/raw/*-ubyte", "/experiments/"} <= set(env["excludes"])
     # tmp_path lies outside the project and the project itself cannot be left out: nothing added for them
-    assert len(env["excludes"]) == len(utils.RAY_EXCLUDES) + 1
+    assert len(env["excludes"]) == len(executors.RAY_EXCLUDES) + 1
     assert env["env_vars"][utils.GIT_COMMIT_ENV] == (utils.git_commit() or "")

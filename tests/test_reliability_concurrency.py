@@ -34,7 +34,7 @@ def test_two_invocations_at_once_leave_every_run_whole(tmp_path):
         assert p.returncode in (0, 1) and "Traceback" not in err, err
         if p.returncode == 1:  # it met a run the other one held, and said so
             assert "busy:" in out and "another invocation is training it" in out
-    results = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("MLP/MLP/seed*/result.json"))]
+    results = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("MLP/MLP-*/seed*/result.json"))]
     assert [r["seed"] for r in results] == [0, 1, 2] and all(r["status"] == "ok" for r in results)
     trained = sum(int(out.split(" runs trained")[0].split()[-1]) for out, _ in outs)
     assert trained == 3  # each run trained exactly once between the two

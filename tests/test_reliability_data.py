@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, run_dir_of
 from dataloader import MD5, DataError, md5sum, prepare_raw
 
 TINY_RUN = ["run.py", "--model", "MLP", "--epochs", "1", "--seeds", "1", "--subset", "500", "--device", "cpu",
@@ -68,11 +68,11 @@ def test_the_cli_reports_bad_data_in_one_line_and_recovers(raw_copy, tmp_path):
     out = run_cli(*argv, env=env)
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.strip() == f"run.py: error: {bad} is corrupt (MD5 mismatch): delete it and rerun to extract it again"
-    assert not (tmp_path / "logs" / "MLP" / "MLP").exists()  # nothing trained on bad data
+    assert not list((tmp_path / "logs").glob("MLP/MLP-*"))  # nothing trained on bad data
     bad.unlink()
     out = run_cli(*argv, env=env)
     assert out.returncode == 0, out.stderr
-    assert (tmp_path / "logs" / "MLP" / "MLP" / "seed0" / "result.json").exists()
+    assert (run_dir_of(tmp_path / "logs", "MLP", "MLP") / "result.json").exists()
 
 
 def test_missing_files_without_network_give_a_clear_error(tmp_path):

@@ -5,10 +5,10 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT
+from conftest import ROOT, run_dir_of
 
 ARGS = ["run.py", "--model", "MLP", "--seeds", "2", "--epochs", "2", "--subset", "2000", "--device", "cpu",
-        "--threads", "1", "--no-plot"]
+        "--threads", "1", "--jobs", "1", "--no-plot"]
 
 
 def start(logdir):
@@ -29,7 +29,7 @@ def wait_for_epoch_line(proc, count):
 def metrics(logdir):
     """Every run's metrics, without wall times (they differ between any two runs)."""
     out = {}
-    for path in sorted(logdir.glob("MLP/MLP/seed*/result.json")):
+    for path in sorted(logdir.glob("MLP/MLP-*/seed*/result.json")):
         r = json.loads(path.read_text())
         out[path.parent.name] = (r["status"], r["test_acc"], r["test_loss"],
                                  [(h["train_loss"], h["val_loss"], h["val_acc"]) for h in r["history"]])
@@ -46,8 +46,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     wait_for_epoch_line(proc, 3)  # seed 0 finished, seed 1 inside its first epoch
     proc.kill()
     proc.wait()
-    assert (logdir / "MLP" / "MLP" / "seed0" / "result.json").exists()
-    assert (logdir / "MLP" / "MLP" / "seed1").is_dir() and not (logdir / "MLP" / "MLP" / "seed1" / "result.json").exists()
+    assert (run_dir_of(logdir, "MLP", "MLP", 0) / "result.json").exists()
+    assert not (run_dir_of(logdir, "MLP", "MLP", 1) / "result.json").exists()
     for path in logdir.rglob("*.json"):
         json.loads(path.read_text())  # every JSON file there is whole
     resumed = subprocess.run([sys.executable, *ARGS, "--quiet", "--logdir", str(logdir),
@@ -67,6 +67,6 @@ def test_sigint_exits_promptly_and_says_how_to_resume(tmp_path):
     assert time.monotonic() - sent < 10
     assert proc.returncode == 130
     assert "interrupted" in err and "rerun the same command to resume" in err and "Traceback" not in err
-    finished = list(tmp_path.glob("MLP/MLP/seed*/result.json"))
+    finished = list(tmp_path.glob("MLP/MLP-*/seed*/result.json"))
     assert all(json.loads(p.read_text())["status"] == "ok" for p in finished)
     assert len(finished) < 2

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 import run
-from conftest import run_cli
+from conftest import run_cli, run_dir_of
 
-TINY = ["--epochs", "1", "--seeds", "1", "--subset", "1000", "--device", "cpu", "--no-plot", "--quiet"]
+TINY = ["--epochs", "1", "--seeds", "1", "--subset", "1000", "--device", "cpu", "--jobs", "1", "--no-plot", "--quiet"]
 
 
 def args_for(*argv):
@@ -52,7 +52,7 @@ def test_resume_skips_finished_runs_and_redoes_partial_ones(tmp_path, capsys):
     argv = ["--model", "MLP", "--logdir", str(tmp_path / "logs"), "--resultdir", str(tmp_path / "result"),
             *TINY, "--seeds", "2"]
     assert run.main(argv) == 0
-    seed0, seed1 = (tmp_path / "logs" / "MLP" / "MLP" / f"seed{k}" for k in (0, 1))
+    seed0, seed1 = (run_dir_of(tmp_path / "logs", "MLP", "MLP", k) for k in (0, 1))
     first = json.loads((seed0 / "result.json").read_text())
     capsys.readouterr()
 
@@ -70,14 +70,21 @@ def test_resume_skips_finished_runs_and_redoes_partial_ones(tmp_path, capsys):
     assert "2 runs trained, 0 skipped" in capsys.readouterr().out
 
 
-def test_a_changed_config_is_not_mistaken_for_a_finished_run(tmp_path, capsys):
+def test_another_config_gets_its_own_run_directory_and_both_finished_runs_stay(tmp_path, capsys):
     argv = ["--model", "MLP", "--logdir", str(tmp_path), "--resultdir", str(tmp_path / "r"), *TINY]
-    assert run.main(argv) == 0
+    assert run.main(argv + ["--lr", "0.01"]) == 0
+    first = sorted(tmp_path.glob("MLP/MLP-*/seed0/result.json"))
     capsys.readouterr()
-    assert run.main(argv + ["--batch-size", "128"]) == 0
+    assert run.main(argv + ["--lr", "0.001"]) == 0
     assert "1 runs trained, 0 skipped" in capsys.readouterr().out
-    stored = json.loads((tmp_path / "MLP" / "MLP" / "seed0" / "result.json").read_text())
-    assert stored["config"]["batch_size"] == 128
+    runs = sorted(tmp_path.glob("MLP/MLP-*/seed0/result.json"))
+    assert len(runs) == 2 and first[0] in runs
+    assert sorted(json.loads(p.read_text())["config"]["lr"] for p in runs) == [0.001, 0.01]
+    manifest = json.loads((tmp_path / "MLP" / "study.json").read_text())
+    assert list(manifest["configs"].values()) == [p.parent.parent.name for p in runs
+                                                  if json.loads(p.read_text())["config"]["lr"] == 0.001]
+    assert run.main(argv + ["--lr", "0.01"]) == 0  # the first config again: found, not retrained
+    assert "0 runs trained, 1 skipped" in capsys.readouterr().out
 
 
 def test_a_diverging_run_does_not_stop_the_study(tmp_path, capsys):
@@ -86,8 +93,8 @@ def test_a_diverging_run_does_not_stop_the_study(tmp_path, capsys):
     code = run.main(["--study", "mix", "--logdir", str(tmp_path), "--resultdir", str(tmp_path / "r"), *TINY],
                     studies=studies)
     assert code == 0
-    boom = json.loads((tmp_path / "mix" / "boom" / "seed0" / "result.json").read_text())
-    fine = json.loads((tmp_path / "mix" / "fine" / "seed0" / "result.json").read_text())
+    boom = json.loads((run_dir_of(tmp_path, "mix", "boom") / "result.json").read_text())
+    fine = json.loads((run_dir_of(tmp_path, "mix", "fine") / "result.json").read_text())
     assert boom["status"] == "diverged" and boom["test_acc"] is None
     assert fine["status"] == "ok" and fine["test_acc"] > 0.5
     assert "diverged: boom seed 0" in capsys.readouterr().out
@@ -130,13 +137,13 @@ def test_event_files_hold_the_tags_and_hparams(tmp_path):
 
     assert run.main(["--model", "LeNet", "--logdir", str(tmp_path), "--resultdir", str(tmp_path / "r"),
                      *TINY]) == 0
-    ea = EventAccumulator(str(tmp_path / "LeNet" / "LeNet" / "seed0"), size_guidance={"scalars": 0}).Reload()
+    ea = EventAccumulator(str(run_dir_of(tmp_path, "LeNet", "LeNet")), size_guidance={"scalars": 0}).Reload()
     tags = set(ea.Tags()["scalars"])
     expected = {"train/loss", "train/loss_epoch", "train/acc", "val/loss", "val/acc", "lr", "time/epoch_s",
                 "test/loss", "test/acc", "grad_norm/conv1", "grad_norm/conv2", "grad_norm/fc1", "grad_norm/fc3"}
     assert expected <= tags
     assert len(ea.Scalars("train/loss")) == 16  # one per step: ceil(1000 / 64)
-    result = json.loads((tmp_path / "LeNet" / "LeNet" / "seed0" / "result.json").read_text())
+    result = json.loads((run_dir_of(tmp_path, "LeNet", "LeNet") / "result.json").read_text())
     assert ea.Scalars("test/acc")[0].value == pytest.approx(result["test_acc"])
 
     session = plugin_data_pb2.HParamsPluginData.FromString(
@@ -162,7 +169,7 @@ def test_jobs_2_gives_the_same_runs_and_metrics_as_jobs_1(tmp_path):
         torch.set_num_threads(threads)
     assert run.main(common + ["--jobs", "2", "--logdir", str(tmp_path / "b"), "--resultdir", str(tmp_path)]) == 0
     for seed in (0, 1):
-        a, b = (json.loads((tmp_path / d / "MLP" / "MLP" / f"seed{seed}" / "result.json").read_text())
+        a, b = (json.loads((run_dir_of(tmp_path / d, "MLP", "MLP", seed) / "result.json").read_text())
                 for d in ("a", "b"))
         assert a["config"] == b["config"]
         assert a["history"][0]["train_loss"] == b["history"][0]["train_loss"]

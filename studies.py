@@ -1,0 +1,225 @@
+"""The studies: which configs each compares, against which reference; shared by run.py, compare_optim.py, plot.py."""
+from __future__ import annotations
+
+import argparse
+import inspect
+import itertools
+import statistics
+from typing import Callable
+
+from dataloader import N_TRAIN
+from model import ACTIVATIONS, MODELS, build_model
+from train import OPTIMIZERS, SCHEDULES, SPEED_RECIPE
+from utils import UsageError, positive_float, positive_int
+
+Spec = list[tuple[str, dict]]  # (config name, config overrides)
+Study = Callable[[argparse.Namespace], Spec]
+REFERENCE_BATCH = 64  # the batch size whose learning rate the linear scaling rule starts from
+SWEEP_FACTORS = (0.1, 10**-0.5, 1.0, 10**0.5, 10.0)  # x the optimizer's default rate: 2 decades
+
+
+def study_base(args) -> Spec:
+    return [(name, {"model": name}) for name in ("Net", "LeNet", "NetSigmoid", "NetDeep", "MLP")]
+
+
+def study_activation(args) -> Spec:
+    return [(act, {"model": "ConvNet", "model_args": {"act": act}}) for act in ACTIVATIONS]
+
+
+def study_depth(args) -> Spec:
+    return ([(f"conv{d}", {"model": "ConvNet", "model_args": {"depth": d}}) for d in range(1, 5)]
+            + [(f"mlp{d}", {"model": "MLPNet", "model_args": {"depth": d}}) for d in range(1, 5)])
+
+
+def study_width(args) -> Spec:
+    return ([(f"conv_w{w}", {"model": "ConvNet", "model_args": {"width": w}}) for w in (8, 16, 32, 64)]
+            + [(f"mlp_w{w}", {"model": "MLPNet", "model_args": {"depth": 1, "width": w}})
+               for w in (32, 128, 512, 2048)])
+
+
+def study_batch_size(args) -> Spec:
+    lr = base_lr(args)
+    return [(f"bs{b}", {"model": "Net", "batch_size": b,
+                        "lr": lr * b / REFERENCE_BATCH if args.scale_lr else lr})
+            for b in (16, 64, 256, 1024)]
+
+
+def study_speed(args) -> Spec:
+    """The recipe that reaches 99% test accuracy in one epoch; it fixes its own epochs, batch, optimizer, lr, schedule."""
+    return [("SpeedNet", {**SPEED_RECIPE, "model_args": dict(SPEED_RECIPE["model_args"])})]
+
+
+def study_optim(args) -> Spec:
+    return [(name, {"model": "Net", "optimizer": name, "lr": args.lr or default})
+            for name, (_, default, _) in OPTIMIZERS.items()]
+
+
+def sweep_rates(center: float) -> list[float]:
+    return [float(f"{center * f:.3g}") for f in SWEEP_FACTORS]
+
+
+def study_optim_sweep(args) -> Spec:
+    return [(f"{name}_lr{lr:g}", {"model": "Net", "optimizer": name, "lr": lr})
+            for name, (_, default, _) in OPTIMIZERS.items() for lr in sweep_rates(args.lr or default)]
+
+
+RUN_STUDIES: dict[str, Study] = {"base": study_base, "activation": study_activation, "depth": study_depth,
+                                 "width": study_width, "batch_size": study_batch_size, "speed": study_speed}
+OPTIM_STUDIES: dict[str, Study] = {"optim": study_optim, "optim_sweep": study_optim_sweep}
+
+# Each config is compared with its study's reference: the seed network's choice. Where a study holds
+# two network families (depth, width), each config is compared with the reference of its own family.
+REFERENCES: dict[str, tuple[str, ...]] = {
+    "base": ("Net",), "activation": ("relu",), "batch_size": (f"bs{REFERENCE_BATCH}",), "optim": ("adam",),
+    "depth": ("conv2", "mlp2"),  # the seed's Net has 2 conv blocks, its MLP 2 hidden layers
+    "width": ("conv_w32", "mlp_w512"),  # Net's first block has 32 channels, the MLP 512 neurons a layer
+}
+
+
+def reference_map(study: str, models: dict[str, str]) -> dict[str, str]:
+    """{config name: its reference's name} for a study's configs (`models`: name -> model class name)."""
+    refs = [r for r in REFERENCES.get(study, ()) if r in models]
+    out = {}
+    for name, model in models.items():
+        if name in refs:
+            continue
+        same_family = [r for r in refs if models[r] == model]
+        ref = same_family[0] if len(refs) > 1 and same_family else (refs[0] if len(refs) == 1 else None)
+        if ref:
+            out[name] = ref
+    return out
+
+
+def base_lr(args) -> float:
+    return args.lr if args.lr is not None else OPTIMIZERS[args.optimizer][1]
+
+
+def lr_rule(args) -> str:
+    """What the batch_size study does with the learning rate, said in the output."""
+    lr = base_lr(args)
+    if args.scale_lr:
+        return f"linear scaling rule: lr = {lr:g} x batch_size / {REFERENCE_BATCH}"
+    return f"no scaling: lr = {lr:g} for every batch size (--scale-lr applies the linear scaling rule)"
+
+
+def recipe_summary(configs: list[dict]) -> str:
+    """The values the runs share, and which ones vary."""
+    def shared(key: str) -> str:
+        values = {c.get(key) for c in configs}
+        if len(values) > 1:
+            return "varies"
+        value = values.pop()
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    return (f"epochs {shared('epochs')}, batch {shared('batch_size')}, optimizer {shared('optimizer')}, "
+            f"lr {shared('lr')}, schedule {shared('schedule')}, {configs[0]['subset'] or N_TRAIN} training images")
+
+
+def best_rates(results: list[dict]) -> list[dict]:
+    """Per optimizer, the rate with the best mean validation accuracy, and the test accuracy there.
+
+    Diverged runs count as failures at that rate: a rate where any seed diverged is never picked.
+    """
+    by_rate: dict[tuple[str, float], list[dict]] = {}
+    for r in results:
+        by_rate.setdefault((r["config"]["optimizer"], r["config"]["lr"]), []).append(r)
+    best: dict[str, dict] = {}
+    for (opt, lr), runs in by_rate.items():
+        if any(r["status"] != "ok" for r in runs):
+            continue
+        val = statistics.mean(r["best_val_acc"] for r in runs)
+        if opt not in best or val > best[opt]["val_acc"]:
+            test = [r["test_acc"] for r in runs]
+            best[opt] = {"optimizer": opt, "lr": lr, "val_acc": val, "test_acc": statistics.mean(test),
+                         "test_std": statistics.stdev(test) if len(test) > 1 else None, "seeds": len(runs)}
+    return sorted(best.values(), key=lambda b: -b["val_acc"])
+
+
+# ---- grids from the command line -------------------------------------------------------------------
+
+RECIPE_KEYS: dict[str, Callable[[str], object]] = {  # the recipe's keys a grid may vary, each with its parser
+    "model": str, "optimizer": str, "lr": positive_float, "batch_size": positive_int, "epochs": positive_int,
+    "schedule": str}
+CHOICES = {"model": list(MODELS), "optimizer": list(OPTIMIZERS), "schedule": list(SCHEDULES),
+           "act": list(ACTIVATIONS)}
+
+
+def model_arguments(model: str) -> dict[str, object]:
+    """{argument: default} of a model's constructor: the grid keys it accepts beyond the recipe's."""
+    return {name: p.default for name, p in inspect.signature(MODELS[model]).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def parse_value(key: str, text: str, default: object = None) -> object:
+    """One grid value, typed like the recipe's flag or the constructor argument's default; UsageError if bad."""
+    try:
+        if key in RECIPE_KEYS:
+            value = RECIPE_KEYS[key](text)
+        elif isinstance(default, bool):
+            value = {"true": True, "false": False}[text.lower()]
+        elif isinstance(default, (int, float)):
+            value = type(default)(text)
+        else:
+            value = text
+    except (ValueError, KeyError, argparse.ArgumentTypeError):
+        kind = "true or false" if isinstance(default, bool) else type(default).__name__
+        raise UsageError(f"--grid {key}={text}: '{text}' is not a valid {kind if key not in RECIPE_KEYS else key}") from None
+    if key in CHOICES and value not in CHOICES[key]:
+        raise UsageError(f"--grid {key}={text}: unknown {key}; valid: {', '.join(CHOICES[key])}")
+    return value
+
+
+def split_grid(items: list[str]) -> dict[str, list[str]]:
+    """['width=300,100', 'depth=1'] -> {'width': ['300', '100'], 'depth': ['1']}; UsageError if malformed."""
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip().replace("-", "_")
+        texts = [v.strip() for v in values.split(",")]
+        if not sep or not key or not all(texts):
+            raise UsageError(f"--grid expects KEY=V1,V2,... (for instance width=300,100), got '{item}'")
+        if key in grid:
+            raise UsageError(f"--grid {key} is given twice")
+        grid[key] = list(dict.fromkeys(texts))
+    return grid
+
+
+def grid_spec(items: list[str], model: str | None = None, name: str | None = None) -> tuple[str, Spec]:
+    """(study name, spec) of a --grid: the cartesian product of its values, configs named by what differs.
+
+    Keys are the recipe's (RECIPE_KEYS) and the chosen model's constructor arguments; the model is
+    the grid's `model` values, else `model`, else Net. Each distinct network is built once here, so a
+    value the network rejects is a usage error before anything trains.
+    """
+    grid = split_grid(items)
+    keys = list(grid)  # in the order given; the config names and the study's name follow it
+    models = [parse_value("model", m) for m in grid.pop("model", [model or "Net"])]
+    for key in grid:
+        for m in models:
+            if key not in RECIPE_KEYS and key not in model_arguments(m):
+                valid = ", ".join([*RECIPE_KEYS, *model_arguments(m)])
+                raise UsageError(f"--grid {key}: not a key for model {m}; valid: {valid}")
+    spec: Spec = []
+    for m in models:
+        defaults = model_arguments(m)
+        typed = {k: [parse_value(k, v, defaults.get(k)) for v in vs] for k, vs in grid.items()}
+        for combo in itertools.product(*typed.values()):
+            values = dict(zip(typed, combo))
+            recipe = {k: v for k, v in values.items() if k in RECIPE_KEYS}
+            model_args = {k: v for k, v in values.items() if k not in RECIPE_KEYS}
+            check_model(m, model_args)
+            spec.append((config_name({"model": m, **values}, keys, {"model": models, **typed}),
+                         {**recipe, "model": m, "model_args": model_args}))
+    return name or "grid-" + "-".join(keys), spec
+
+
+def config_name(values: dict, keys: list[str], options: dict[str, list]) -> str:
+    """'act=gelu,depth=3': the keys that take more than one value, else every key given."""
+    varying = [k for k in keys if len(options[k]) > 1] or keys
+    return ",".join(f"{k}={values[k]:g}" if isinstance(values[k], float) else f"{k}={values[k]}" for k in varying)
+
+
+def check_model(model: str, model_args: dict) -> None:
+    try:
+        build_model(model, **model_args)
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"--grid: {model}({', '.join(f'{k}={v}' for k, v in model_args.items())}): {e}") from None
