@@ -23,7 +23,9 @@ makes the claim "in every seed trained, the config's model is worse/better". A t
 than 2 degrees of freedom is never used.
 
 The t interval of the mean per-seed difference describes the training-seed variability on this
-fixed test set (not test-set sampling), and it is not adjusted for multiplicity.
+fixed test set (not test-set sampling). ci_low/ci_high are plain 95% intervals; sim_low/sim_high
+are Bonferroni-simultaneous over the study's family (level 1 - alpha/m), the interval that bounds
+a `tied` verdict consistently with the multiplicity-corrected tests.
 """
 from __future__ import annotations
 
@@ -112,6 +114,9 @@ class Comparison:
     p_mcnemar: float | None  # intersection-union p over the seeds' McNemar tests; None without predictions
     p_holm: float | None = None
     verdict: str = "tied"  # better | worse | tied
+    route: str | None = None  # the test p_holm comes from: "paired" or "mcnemar"
+    sim_low: float | None = None  # simultaneous (Bonferroni) interval over the family: bounds a `tied`
+    sim_high: float | None = None
 
 
 def compare(config: str, reference: str, acc: dict[int, float], ref_acc: dict[int, float],
@@ -139,10 +144,13 @@ def _verdict(mean_diff: float, p: float | None, alpha: float) -> str:
 
 def decide(comparisons: list[Comparison], alpha: float = ALPHA) -> list[Comparison]:
     """Holm over the study's family (every paired t-test and McNemar test), then a verdict per comparison (new objects)."""
-    adjusted = iter(holm([p for c in comparisons for p in (c.p_paired, c.p_mcnemar)]))
+    family = [p for c in comparisons for p in (c.p_paired, c.p_mcnemar)]
+    adjusted = iter(holm(family))
+    level = 1 - alpha / max(1, sum(p is not None for p in family))
     out = []
     for c in comparisons:
-        kept = [p for p in (next(adjusted), next(adjusted)) if p is not None]
-        p = min(kept) if kept else None
-        out.append(replace(c, p_holm=p, verdict=_verdict(c.mean_diff, p, alpha)))
+        kept = [(p, route) for p, route in ((next(adjusted), "paired"), (next(adjusted), "mcnemar")) if p is not None]
+        p, route = min(kept) if kept else (None, None)
+        _, low, high = mean_ci(c.diffs, level)
+        out.append(replace(c, p_holm=p, verdict=_verdict(c.mean_diff, p, alpha), route=route, sim_low=low, sim_high=high))
     return out
