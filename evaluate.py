@@ -52,11 +52,17 @@ def load_checkpoint(path: str, device: torch.device) -> tuple[nn.Module, dict]:
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
         model = build_model(ckpt["model"], **ckpt["model_args"])
-        model.load_state_dict(ckpt["state_dict"])
     except FileNotFoundError:
         raise
     except Exception as e:
         raise ValueError(f"{path} is not a model checkpoint written by train.py ({type(e).__name__})") from None
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except Exception as e:  # shapes or names that do not match: the file was altered or mixed up
+        first = str(e).strip().splitlines()
+        detail = next((line.strip() for line in first[1:] if line.strip()), type(e).__name__)
+        raise ValueError(f"{path}: its weights do not fit a {ckpt['model']} {ckpt['model_args']} network "
+                         f"({detail})") from None
     return model.to(device), ckpt
 
 

@@ -1,0 +1,72 @@
+"""Grids from the command line: the cartesian product as a study of its own, every finished run kept."""
+import json
+
+import pytest
+
+import run
+import studies
+from conftest import run_cli
+
+FAST = ["--epochs", "1", "--subset", "500", "--seeds", "1", "--device", "cpu", "--jobs", "1", "--no-plot", "--quiet"]
+
+
+def finished(logdir, study):
+    return sorted(p.parent.parent.name for p in logdir.glob(f"{study}/*/seed*/result.json"))
+
+
+def test_grids_add_runs_and_never_lose_one(tmp_path, capsys):
+    where = ["--name", "mine", "--logdir", str(tmp_path), "--resultdir", str(tmp_path / "r"), *FAST]
+    assert run.main(["--grid", "model=MLPNet", "depth=1", "width=300,100", *where]) == 0
+    assert "2 runs trained, 0 skipped" in capsys.readouterr().out
+    assert run.main(["--grid", "model=MLPNet", "depth=1", "width=300,50", *where]) == 0
+    assert "1 runs trained, 1 skipped" in capsys.readouterr().out
+    assert len(finished(tmp_path, "mine")) == 3
+    assert run.main(["--grid", "model=MLPNet", "depth=1", "width=300,50", "--lr", "0.01", *where]) == 0
+    assert "2 runs trained, 0 skipped" in capsys.readouterr().out
+    runs = finished(tmp_path, "mine")
+    assert len(runs) == 5 and sum(r.startswith("width=300-") for r in runs) == 2
+    manifest = json.loads((tmp_path / "mine" / "study.json").read_text())
+    assert list(manifest["configs"]) == ["width=300", "width=50"]  # the latest invocation's configs
+    assert manifest["references"] == {"width=50": "width=300"}  # a grid's reference: its first config
+    stored = [json.loads(p.read_text()) for p in tmp_path.glob("mine/width=50-*/seed0/result.json")]
+    assert sorted(r["config"]["lr"] for r in stored) == [0.001, 0.01]
+    assert all(r["config"]["model_args"] == {"depth": 1, "width": 50} for r in stored)
+    assert stored[0]["n_params"] == 784 * 50 + 50 + 50 * 10 + 10
+
+
+def test_grid_names_say_what_differs():
+    name, spec = studies.grid_spec(["act=gelu,relu", "depth=3,2"], "ConvNet")
+    assert name == "grid-act-depth"
+    assert [n for n, _ in spec] == ["act=gelu,depth=3", "act=gelu,depth=2", "act=relu,depth=3", "act=relu,depth=2"]
+    assert spec[0][1] == {"model": "ConvNet", "model_args": {"act": "gelu", "depth": 3}}
+    name, spec = studies.grid_spec(["width=300"], "MLPNet")  # one value sets a key: one config
+    assert name == "grid-width" and spec == [("width=300", {"model": "MLPNet", "model_args": {"width": 300}})]
+    _, spec = studies.grid_spec(["lr=0.1,0.01", "batch_size=32"])  # recipe keys on the default network, Net
+    assert spec == [("lr=0.1", {"lr": 0.1, "batch_size": 32, "model": "Net", "model_args": {}}),
+                    ("lr=0.01", {"lr": 0.01, "batch_size": 32, "model": "Net", "model_args": {}})]
+
+
+def test_a_grid_plans_with_dry_run_and_seeds(tmp_path, capsys):
+    assert run.main(["--grid", "act=relu,tanh", "--model", "ConvNet", "--seeds", "2", "--dry-run",
+                     "--logdir", str(tmp_path), "--resultdir", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "plan: grid-act: 2 configs x 2 seeds = 4 runs" in out and out.count("would train") == 4
+    assert not (tmp_path / "grid-act").exists()  # a dry run writes nothing
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--grid", "widht=3", "--model", "MLPNet"], "--grid widht: not a key for model MLPNet; valid: model, optimizer, "
+                                                 "lr, batch_size, epochs, schedule, act, depth, width"),
+    (["--grid", "act=swish", "--model", "ConvNet"], "--grid act=swish: unknown act; valid: relu, sigmoid, tanh"),
+    (["--grid", "depth=7", "--model", "ConvNet"], "ConvNet depth must be 1 to 4"),
+    (["--grid", "width=wide", "--model", "MLPNet"], "'wide' is not a valid int"),
+    (["--grid", "lr=0"], "--grid lr=0: '0' is not a valid lr"),
+    (["--grid", "width"], "--grid expects KEY=V1,V2,..."),
+    (["--grid", "width=300", "--model", "Net"], "--grid width: not a key for model Net; valid:"),
+    (["--grid", "act=relu", "--study", "base"], "--grid is a study of its own"),
+])
+def test_a_bad_grid_is_one_line_exit_2_and_trains_nothing(tmp_path, argv, message):
+    out = run_cli("run.py", *argv, "--logdir", tmp_path / "logs", "--resultdir", tmp_path / "r", "--no-plot")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, out.stderr
+    assert not list(tmp_path.rglob("result.json")) and not list(tmp_path.rglob("study.json"))
