@@ -84,12 +84,18 @@ class ConvNet(nn.Sequential):
 
 
 class MLPNet(nn.Sequential):
-    """`depth` hidden layers of `width` neurons each."""
+    """`depth` hidden layers of `width` neurons each; `widths` ("300-100") sets layers of different sizes instead."""
 
-    def __init__(self, act: str = "relu", depth: int = 2, width: int = 512):
+    def __init__(self, act: str = "relu", depth: int = 2, width: int = 512, widths: str = ""):
+        try:
+            sizes = [int(w) for w in widths.split("-")] if widths else [width] * depth
+        except ValueError:
+            raise ValueError(f"widths must look like 300-100, got '{widths}'") from None
+        if any(w <= 0 for w in sizes):
+            raise ValueError(f"layer sizes must be positive, got {sizes}")
         layers: list[nn.Module] = [nn.Flatten()]
         n_in = 784
-        for _ in range(depth):
+        for width in sizes:
             layers += [nn.Linear(n_in, width), activation(act)]
             n_in = width
         super().__init__(*layers, nn.Linear(n_in, 10))

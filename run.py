@@ -22,13 +22,13 @@ import torch
 from dataloader import N_TEST, N_TRAIN, N_VAL, DataError, prepare_raw
 from executors import require_ray, run_processes, run_ray, run_serial, threads_per_job
 from model import MODELS
-from studies import RUN_STUDIES, Spec, Study, grid_spec, lr_rule, recipe_summary, reference_map
-from train import (DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, SCHEDULES, config_dir, failed_result, make_config,
-                   run_path, run_task, stored_result)
+from studies import RUN_STUDIES, STUDY_RECIPES, Spec, Study, grid_spec, lr_rule, recipe_summary, reference_map
+from train import (DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, RECIPES, SCHEDULES, config_dir, failed_result,
+                   make_config, recipe_values, run_path, run_task, stored_result)
 from utils import (DEVICES, Parser, UsageError, check_writable, disk_full_message, is_disk_full, pick_device, positive_float,
                    positive_int, remove_stale_temps, write_hparams_config, write_json)
 
-EPOCHS, SEEDS = 2, 3  # defaults sized so that `python run.py` ends within 10 minutes on 2 CPU cores
+SEEDS = 3  # with the quick recipe, `python run.py` ends within 10 minutes on 2 CPU cores
 STUDIES = RUN_STUDIES
 MANIFEST = "study.json"  # logs/<study>/study.json: the configs its latest invocation planned, and references
 
@@ -55,6 +55,16 @@ def gpu_amount(text: str) -> float:
     return cpu_amount(text)
 
 
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive number, got {text}")
+    return value
+
+
 def subset_size(text: str) -> int:
     value = positive_int(text)
     if value > N_TRAIN:
@@ -71,12 +81,16 @@ def build_parser(prog: str, description: str, studies: dict[str, Study], default
     p.add_argument("--grid", nargs="+", metavar="KEY=V1,V2",
                    help="train the cartesian product of these values as a study of its own (README: grids)")
     p.add_argument("--name", help="--grid: the study's name (default: grid-<its keys>)")
-    p.add_argument("--epochs", type=positive_int, default=EPOCHS)
+    p.add_argument("--recipe", choices=RECIPES,
+                   help="quick: 2 epochs, how fast each choice learns; full: trained to convergence "
+                        "(default: quick; full for lecun98)")
+    p.add_argument("--epochs", type=positive_int, help="default: the recipe's")
     p.add_argument("--seeds", type=positive_int, default=SEEDS, help="N seeds per config: 0..N-1")
-    p.add_argument("--batch-size", type=positive_int, default=DEFAULT_CONFIG["batch_size"])
-    p.add_argument("--optimizer", default=DEFAULT_CONFIG["optimizer"], choices=list(OPTIMIZERS))
-    p.add_argument("--lr", type=positive_float, help="learning rate (default: the optimizer's, see README)")
-    p.add_argument("--schedule", default="none", choices=SCHEDULES, help="learning-rate schedule")
+    p.add_argument("--batch-size", type=positive_int, help="default: the recipe's")
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS), help="default: the recipe's")
+    p.add_argument("--lr", type=positive_float, help="learning rate (default: the recipe's, else the optimizer's)")
+    p.add_argument("--weight-decay", type=non_negative_float, help="default: the recipe's, else the optimizer's")
+    p.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule (default: the recipe's)")
     p.add_argument("--scale-lr", action="store_true", help="batch_size study: linear scaling rule for lr")
     p.add_argument("--subset", type=subset_size, help="train on the first N training images only")
     p.add_argument("--evals-per-epoch", type=positive_int, default=EVALS_PER_EPOCH,
@@ -126,13 +140,25 @@ def backend_device(args) -> torch.device | str:
 
 # ---- planning and execution ---------------------------------------------------------------------
 
+RECIPE_FLAGS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule")
+
+
 def expand(study: str, spec: Spec, args) -> list[dict]:
-    """Configs for every (config, seed) of a study, the recipe's common values filled in."""
-    common = {"study": study, "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
-              "lr": args.lr, "schedule": args.schedule, "subset": args.subset, "device": args.device,
-              "amp": args.amp, "channels_last": args.channels_last, "deterministic": args.deterministic}
-    return [make_config(**{**common, **overrides, "name": name, "seed": seed})
-            for name, overrides in spec for seed in range(args.seeds)]
+    """Configs for every (config, seed) of a study: the recipe's values, then explicit flags, then the study's own."""
+    common = {"study": study, "subset": args.subset, "device": args.device, "amp": args.amp,
+              "channels_last": args.channels_last, "deterministic": args.deterministic}
+    flags = {k: getattr(args, k) for k in RECIPE_FLAGS if getattr(args, k) is not None}
+    if "optimizer" in flags and "lr" not in flags:  # another optimizer: its own default rate, not the recipe's
+        flags["lr"] = None
+    configs = []
+    for name, overrides in spec:
+        recipe = recipe_values(args.recipe or STUDY_RECIPES.get(study, "quick"),
+                               overrides.get("model", DEFAULT_CONFIG["model"]))
+        if "optimizer" in overrides and "lr" not in overrides:
+            overrides = {**overrides, "lr": None}
+        configs += [make_config(**{**recipe, **common, **flags, **overrides, "name": name, "seed": seed})
+                    for seed in range(args.seeds)]
+    return configs
 
 
 def selected_studies(args, studies: dict[str, Study], default_study: str = "base") -> dict[str, Spec]:

@@ -9,7 +9,7 @@ from typing import Callable
 
 from dataloader import N_TRAIN
 from model import ACTIVATIONS, MODELS, build_model
-from train import OPTIMIZERS, SCHEDULES, SPEED_RECIPE
+from train import DEFAULT_CONFIG, OPTIMIZERS, SCHEDULES, SPEED_RECIPE, recipe_values
 from utils import UsageError, positive_float, positive_int
 
 Spec = list[tuple[str, dict]]  # (config name, config overrides)
@@ -63,8 +63,25 @@ def study_optim_sweep(args) -> Spec:
             for name, (_, default, _) in OPTIMIZERS.items() for lr in sweep_rates(args.lr or default)]
 
 
+# LeCun, Bottou, Bengio and Haffner 1998, "Gradient-based learning applied to document recognition",
+# the table of test errors on MNIST without distortions: {config name: (network, its test error there)}
+LECUN98: dict[str, tuple[dict, float]] = {
+    "linear": ({"model": "MLPNet", "model_args": {"depth": 0}}, 0.12),
+    "mlp300": ({"model": "MLPNet", "model_args": {"widths": "300"}}, 0.047),
+    "mlp300-100": ({"model": "MLPNet", "model_args": {"widths": "300-100"}}, 0.0305),
+    "LeNet-5": ({"model": "LeNet"}, 0.0095),
+}
+
+
+def study_lecun98(args) -> Spec:
+    """The 1998 paper's networks; converged, so it trains with the full recipe unless --recipe says otherwise."""
+    return [(name, network) for name, (network, _) in LECUN98.items()]
+
+
 RUN_STUDIES: dict[str, Study] = {"base": study_base, "activation": study_activation, "depth": study_depth,
-                                 "width": study_width, "batch_size": study_batch_size, "speed": study_speed}
+                                 "width": study_width, "batch_size": study_batch_size, "speed": study_speed,
+                                 "lecun98": study_lecun98}
+STUDY_RECIPES = {"lecun98": "full"}  # studies whose default recipe is not `quick`
 OPTIM_STUDIES: dict[str, Study] = {"optim": study_optim, "optim_sweep": study_optim_sweep}
 
 # Each config is compared with its study's reference: the seed network's choice. Where a study holds
@@ -73,6 +90,7 @@ REFERENCES: dict[str, tuple[str, ...]] = {
     "base": ("Net",), "activation": ("relu",), "batch_size": (f"bs{REFERENCE_BATCH}",), "optim": ("adam",),
     "depth": ("conv2", "mlp2"),  # the seed's Net has 2 conv blocks, its MLP 2 hidden layers
     "width": ("conv_w32", "mlp_w512"),  # Net's first block has 32 channels, the MLP 512 neurons a layer
+    "lecun98": ("LeNet-5",),
 }
 
 
@@ -91,7 +109,13 @@ def reference_map(study: str, models: dict[str, str]) -> dict[str, str]:
 
 
 def base_lr(args) -> float:
-    return args.lr if args.lr is not None else OPTIMIZERS[args.optimizer][1]
+    """The batch_size study's rate at batch 64: --lr, else the recipe's for Net, else the optimizer's default."""
+    recipe = recipe_values(args.recipe or "quick", "Net")
+    if args.lr is not None:
+        return args.lr
+    if args.optimizer is None and recipe["lr"] is not None:
+        return recipe["lr"]
+    return OPTIMIZERS[args.optimizer or recipe["optimizer"]][1]
 
 
 def lr_rule(args) -> str:
@@ -105,13 +129,14 @@ def lr_rule(args) -> str:
 def recipe_summary(configs: list[dict]) -> str:
     """The values the runs share, and which ones vary."""
     def shared(key: str) -> str:
-        values = {c.get(key) for c in configs}
+        values = {c.get(key, DEFAULT_CONFIG.get(key)) for c in configs}
         if len(values) > 1:
             return "varies"
         value = values.pop()
-        return f"{value:g}" if isinstance(value, float) else str(value)
-    return (f"epochs {shared('epochs')}, batch {shared('batch_size')}, optimizer {shared('optimizer')}, "
-            f"lr {shared('lr')}, schedule {shared('schedule')}, {configs[0]['subset'] or N_TRAIN} training images")
+        return f"{value:g}" if isinstance(value, float) else "the optimizer's" if value is None else str(value)
+    return (f"recipe {shared('recipe')}: epochs {shared('epochs')}, batch {shared('batch_size')}, "
+            f"optimizer {shared('optimizer')}, lr {shared('lr')}, weight decay {shared('weight_decay')}, "
+            f"schedule {shared('schedule')}, {configs[0]['subset'] or N_TRAIN} training images")
 
 
 def best_rates(results: list[dict]) -> list[dict]:

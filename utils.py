@@ -262,7 +262,7 @@ LOCK_NAME = ".lock"
 
 # ---- TensorBoard -----------------------------------------------------------------------------
 
-HPARAM_KEYS = ("model", "optimizer", "lr", "batch_size", "epochs", "schedule")  # and every model argument
+HPARAM_KEYS = ("recipe", "model", "optimizer", "lr", "weight_decay", "batch_size", "epochs", "schedule")  # and every model argument
 METRIC_TAGS = ("test/acc", "test/loss", "val/acc", "val/loss", "train/loss_epoch")
 
 
