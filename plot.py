@@ -20,7 +20,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analysis import (GRAD_STUDIES, PROG, best_run, find_studies, focus_rows, layer_names, load_study,  # noqa: E402
-                      natural_key, pct, warn, write_comparisons, write_report)
+                      natural_key, warn, write_comparisons)
+from report import pct, write_report  # noqa: E402
 from utils import Parser, UsageError, atomic_path, check_writable, load_predictions  # noqa: E402
 
 N_MISCLASSIFIED = 32
@@ -295,8 +296,8 @@ def draw(study: str, data: dict, resultdir: Path) -> list[Path]:
     """The CSVs and figures of one study; a figure that cannot be made is skipped with a warning."""
     runs, rows, scalars = data["runs"], data["rows"], data["scalars"]
     csv = resultdir / f"{study}_scalars.csv"
-    with atomic_path(csv) as tmp:
-        scalars.to_csv(tmp, index=False)
+    with atomic_path(csv) as tmp:  # every run of the study, older configs included
+        data["every_scalar"].to_csv(tmp, index=False)
     written = [csv, write_comparisons(resultdir / f"{study}_comparisons.csv", study, data["comparisons"])]
     if not rows:
         warn(f"{study}: every run diverged: no figures")

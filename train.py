@@ -256,7 +256,7 @@ def train_run(config: dict, run_dir: str | Path | None = None, log: Callable[[st
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "config.json", {"config": config, **meta})
         writer = SummaryWriter(str(run_dir))
-        write_run_hparams(writer, config)
+        write_run_hparams(writer, config, config_dir(config))
 
     history, val_curve, status, step, train_seconds = [], [], "ok", 0, 0.0
 

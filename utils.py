@@ -295,7 +295,8 @@ def write_hparams_config(study_dir: Path, configs: list[dict]) -> None:
         f.unlink(missing_ok=True)
 
 
-def write_run_hparams(writer, config: dict) -> None:
+def write_run_hparams(writer, config: dict, trial_id: str) -> None:
+    """The run's hparams; `trial_id` (its config directory) groups the seeds of one config, and only those."""
     from tensorboard.plugins.hparams import summary_v2 as hp
 
-    writer.file_writer.add_summary(hp.hparams_pb(hparams_of(config), trial_id=config["name"]))
+    writer.file_writer.add_summary(hp.hparams_pb(hparams_of(config), trial_id=trial_id))

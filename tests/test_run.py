@@ -143,12 +143,14 @@ def test_event_files_hold_the_tags_and_hparams(tmp_path):
                 "test/loss", "test/acc", "grad_norm/conv1", "grad_norm/conv2", "grad_norm/fc1", "grad_norm/fc3"}
     assert expected <= tags
     assert len(ea.Scalars("train/loss")) == 16  # one per step: ceil(1000 / 64)
+    # validation 4 times in the one epoch, against the training step: a curve from the first epoch on
+    assert [e.step for e in ea.Scalars("val/acc")] == [4, 8, 12, 16] == [e.step for e in ea.Scalars("val/loss")]
     result = json.loads((run_dir_of(tmp_path, "LeNet", "LeNet") / "result.json").read_text())
     assert ea.Scalars("test/acc")[0].value == pytest.approx(result["test_acc"])
 
     session = plugin_data_pb2.HParamsPluginData.FromString(
         ea.PluginTagToContent("hparams")["_hparams_/session_start_info"]).session_start_info
-    assert session.group_name == "LeNet"  # seeds of one config are grouped
+    assert session.group_name == run_dir_of(tmp_path, "LeNet", "LeNet").parent.name  # a config's seeds are grouped
     assert session.hparams["model"].string_value == "LeNet" and session.hparams["lr"].number_value == 1e-3
 
     study = EventAccumulator(str(tmp_path / "LeNet")).Reload()

@@ -118,3 +118,16 @@ def test_keep_freed_memory_stops_the_page_faults_of_every_conv_step():
         step()
     faults_per_step = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5
     assert faults_per_step < 100  # glibc's defaults: about 3,000 a step (12 MB of activations refaulted)
+
+
+def test_common_random_numbers_pair_the_configs_of_a_study():
+    """With one seed, same-shaped networks start from the same weights and every config sees the same batches."""
+    common = {"subset": 300, "epochs": 1, "device": "cpu", "seed": 5}
+    relu, gelu, mlp, other_seed = (train_run({**common, **c}) for c in (
+        {"model": "ConvNet", "model_args": {"act": "relu"}}, {"model": "ConvNet", "model_args": {"act": "gelu"}},
+        {"model": "MLP", "batch_size": 32}, {"model": "ConvNet", "seed": 6}))
+    assert relu["shared"]["init_digest"] == gelu["shared"]["init_digest"] != mlp["shared"]["init_digest"]
+    assert relu["shared"]["batch_order_digest"] == gelu["shared"]["batch_order_digest"] == mlp["shared"]["batch_order_digest"]
+    assert other_seed["shared"]["init_digest"] != relu["shared"]["init_digest"]
+    assert other_seed["shared"]["batch_order_digest"] != relu["shared"]["batch_order_digest"]
+    assert relu["history"][0]["train_loss"] != gelu["history"][0]["train_loss"]  # the activation did change training
