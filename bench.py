@@ -33,9 +33,9 @@ from torch import nn
 
 from dataloader import DATA_ROOT, MEAN, STD, DataError, load_mnist, prepare_raw
 from model import build_model, named_layers
-from run import Parser, check_writable, positive_float, positive_int
 from train import SPEED_RECIPE, make_optimizer, train_epoch, train_run
-from utils import DEVICES, UsageError, keep_freed_memory, pick_device, write_json
+from utils import (DEVICES, Parser, UsageError, check_writable, keep_freed_memory, pick_device, positive_float,
+                   positive_int, write_json)
 
 MODELS = ("Net", "LeNet", "NetDeep", "MLP")
 BATCH = 64  # pytorch/examples' batch size, used by both pipelines
@@ -285,7 +285,7 @@ def build_parser() -> Parser:
     p.add_argument("--examples-budget", type=positive_float, default=240.0,
                    help="seconds the pytorch/examples recipe may run; past it, its time is a lower bound (default 240)")
     p.add_argument("--device", default="auto", choices=DEVICES, help="default: auto (cuda, mps, then cpu)")
-    p.add_argument("--out", default="result/bench.json", help="where the JSON goes (default: result/bench.json)")
+    p.add_argument("--out", default="result/bench.json", help="where the JSON goes (the reference copy: docs/results/bench.json)")
     return p
 
 

@@ -176,3 +176,23 @@ def test_jobs_2_gives_the_same_runs_and_metrics_as_jobs_1(tmp_path):
         assert a["config"] == b["config"]
         assert a["history"][0]["train_loss"] == b["history"][0]["train_loss"]
         assert (a["test_acc"], a["test_loss"]) == (b["test_acc"], b["test_loss"])
+
+
+def test_the_default_plan_is_3_seeds_per_config_with_the_quick_recipe(tmp_path, capsys):
+    assert run.main(["--dry-run", "--logdir", str(tmp_path), "--resultdir", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "plan: base: 5 configs x 3 seeds = 15 runs" in out and "recipe quick: epochs 2, batch 64" in out
+    assert out.count("would train") == 15 and not list(tmp_path.rglob("*.json"))  # a dry run writes no run
+
+
+def test_recipes_set_values_and_explicit_flags_win():
+    full = {c["name"]: c for c in configs_of("base", "--seeds", "1", "--recipe", "full")}
+    assert (full["Net"]["optimizer"], full["Net"]["schedule"], full["Net"]["epochs"]) == ("adamw", "onecycle", 12)
+    assert full["LeNet"]["epochs"] == 15 and full["MLP"]["epochs"] == 20 and full["Net"]["recipe"] == "full"
+    mine = configs_of("base", "--seeds", "1", "--recipe", "full", "--epochs", "3", "--optimizer", "sgd")
+    assert {(c["epochs"], c["optimizer"], c["lr"]) for c in mine} == {(3, "sgd", 0.1)}  # sgd's own rate
+    lecun = configs_of("lecun98", "--seeds", "1")
+    assert {c["recipe"] for c in lecun} == {"full"} and [c["name"] for c in lecun][-1] == "LeNet-5"
+    optim = {c["name"]: c for c in run.expand("optim", __import__("studies").OPTIM_STUDIES["optim"](
+        args_for("--recipe", "full")), args_for("--recipe", "full"))}
+    assert optim["sgd"]["lr"] == 0.1 and optim["adam"]["lr"] == 0.001  # the study's rates win over the recipe's
