@@ -32,6 +32,15 @@ def test_grids_add_runs_and_never_lose_one(tmp_path, capsys):
     assert sorted(r["config"]["lr"] for r in stored) == [0.001, 0.01]
     assert all(r["config"]["model_args"] == {"depth": 1, "width": 50} for r in stored)
     assert stored[0]["n_params"] == 784 * 50 + 50 + 50 * 10 + 10
+    assert hparam_names(tmp_path / "mine") >= {"model", "lr", "depth", "width"}  # the grid's keys in HParams
+
+
+def hparam_names(study_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    content = EventAccumulator(str(study_dir)).Reload().PluginTagToContent("hparams")["_hparams_/experiment"]
+    return {h.name for h in plugin_data_pb2.HParamsPluginData.FromString(content).experiment.hparam_infos}
 
 
 def test_grid_names_say_what_differs():
