@@ -10,13 +10,12 @@ import numpy as np
 import pandas as pd
 
 import stats
-from studies import best_rates, reference_map
+from studies import MANIFEST, best_rates, reference_map
 from utils import atomic_path, load_predictions, read_json
 
 TARGET_VAL_ACC = 0.98  # "epochs to reach 98% val accuracy"
 GRAD_STUDIES = ("activation", "depth")  # studies whose figures and findings include per-layer gradient norms
 GROWTH_STUDIES = ("depth", "width")  # studies that vary a size: their findings list accuracy by size
-MANIFEST = "study.json"  # written by run.py: the configs of a study's latest invocation, and references
 CSV_COLUMNS = ["study", "config", "name", "seed", "tag", "step", "epoch", "value"]
 COMPARISON_COLUMNS = ["study", "config", "reference", "seeds", "mean_diff", "ci_low", "ci_high", "p_paired",
                       "p_mcnemar", "p_holm", "verdict"]

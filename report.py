@@ -55,12 +55,13 @@ def target_cell(epochs: list[float | None]) -> str:
 def table(rows: list[dict], found: list[stats.Comparison]) -> list[str]:
     verdicts = {c.config: f"{c.verdict} than {c.reference}" if c.verdict != "tied" else f"tied with {c.reference}"
                 for c in found}
+    references = {c.reference for c in found}
     lines = ["| rank | config | parameters | test accuracy (mean ± std) | against its reference "
              f"| best val accuracy (mean) | epochs to {100 * TARGET_VAL_ACC:.0f}% val accuracy | wall time (mean) |",
              "|---:|---|---:|---:|---|---:|---:|---:|"]
     for i, row in enumerate(rows, 1):
         lines.append(f"| {i} | {row['name']} | {row['n_params']:,} | {acc_cell(row)} "
-                     f"| {verdicts.get(row['name'], 'reference' if any(c.reference == row['name'] for c in found) else '-')} "
+                     f"| {verdicts.get(row['name'], 'reference' if row['name'] in references else '-')} "
                      f"| {pct(row['best_val'])} | {target_cell(row['to_target'])} | {row['wall']:.1f} s |")
     return lines
 

@@ -22,15 +22,15 @@ import torch
 from dataloader import N_TEST, N_TRAIN, N_VAL, DataError, prepare_raw
 from executors import require_ray, run_processes, run_ray, run_serial, threads_per_job
 from model import MODELS
-from studies import RUN_STUDIES, STUDY_RECIPES, Spec, Study, grid_spec, lr_rule, recipe_summary, reference_map
+from studies import (MANIFEST, RUN_STUDIES, STUDY_RECIPES, Spec, Study, grid_spec, lr_rule, recipe_summary,
+                     reference_map)
 from train import (DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, RECIPES, SCHEDULES, config_dir, failed_result,
                    make_config, recipe_values, run_path, run_task, stored_result)
-from utils import (DEVICES, Parser, UsageError, check_writable, disk_full_message, is_disk_full, pick_device, positive_float,
-                   positive_int, remove_stale_temps, write_hparams_config, write_json)
+from utils import (DEVICES, Parser, UsageError, check_writable, disk_full_message, is_disk_full, pick_device,
+                   positive_float, positive_int, remove_stale_temps, write_hparams_config, write_json)
 
 SEEDS = 3  # with the quick recipe, `python run.py` ends within 10 minutes on 2 CPU cores
 STUDIES = RUN_STUDIES
-MANIFEST = "study.json"  # logs/<study>/study.json: the configs its latest invocation planned, and references
 
 
 # ---- command line ---------------------------------------------------------------------------------
@@ -75,11 +75,12 @@ def subset_size(text: str) -> int:
 def build_parser(prog: str, description: str, studies: dict[str, Study], default_study: str) -> Parser:
     p = Parser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--study", choices=[*studies, "all"],
-                   help=f"which comparison to run; 'all' runs every study of this script but lecun98 (default: {default_study})")
+                   help=f"which comparison to run; 'all' runs every study of this script but lecun98 "
+                        f"(default: {default_study})")
     p.add_argument("--model", choices=list(MODELS),
                    help="train this one network (a study named after it); with --grid, the grid's network")
     p.add_argument("--grid", nargs="+", metavar="KEY=V1,V2",
-                   help="train the cartesian product of these values as a study of its own (README: grids)")
+                   help="train the cartesian product of these values as a study of its own (README: your own experiments)")
     p.add_argument("--name", help="--grid: the study's name (default: grid-<its keys>)")
     p.add_argument("--recipe", choices=RECIPES,
                    help="quick: 2 epochs, how fast each choice learns; full: trained to convergence "

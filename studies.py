@@ -14,6 +14,7 @@ from utils import UsageError, positive_float, positive_int
 
 Spec = list[tuple[str, dict]]  # (config name, config overrides)
 Study = Callable[[argparse.Namespace], Spec]
+MANIFEST = "study.json"  # logs/<study>/study.json (run.py writes, plot.py reads): the latest invocation's configs
 REFERENCE_BATCH = 64  # the batch size whose learning rate the linear scaling rule starts from
 SWEEP_FACTORS = (0.1, 10**-0.5, 1.0, 10**0.5, 10.0)  # x the optimizer's default rate: 2 decades
 
