@@ -49,7 +49,8 @@ DEFAULT_CONFIG: dict = {
 SPEED_RECIPE: dict = {"model": "SpeedNet", "model_args": {}, "optimizer": "adam", "lr": 0.01, "weight_decay": None,
                       "batch_size": 128, "schedule": "onecycle", "epochs": 1}
 # Named recipes: `quick` says how fast each choice learns in minutes (the studies' default); `full`
-# trains every network to convergence. Chosen on the validation split, never on the test set.
+# trains every network to convergence: common practice (one-cycle AdamW with weight decay), fixed
+# before any run and never tuned on the test set; runs report validation accuracy beside test.
 # No data augmentation. Values a study or an explicit flag sets win over the recipe's.
 QUICK_RECIPE: dict = {"epochs": 2, "batch_size": 64, "optimizer": "adam", "lr": None, "schedule": "none",
                       "weight_decay": None}
