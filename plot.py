@@ -97,7 +97,10 @@ def zoom_accuracy(ax, scalars: pd.DataFrame, rows: list[dict]) -> None:
     late = s[s["epoch"] >= s["epoch"].max() / 2]["value"]
     low = 100 * late.min()
     if low > 50:
-        ax.set_ylim(max(0.0, low - 2 * (100 - low) / 3), 100 - (100 - s["value"].max() * 100) / 3)
+        bottom = max(0.0, low - 2 * (100 - low) / 3)
+        ax.set_ylim(bottom, 100 - (100 - s["value"].max() * 100) / 3)
+        if 100 * s["value"].min() < bottom:  # say so: a reader must not take a cut point for a missing one
+            ax.set_title(ax.get_title() + f"\n(axis from {bottom:.1f}%: earlier, lower points are cut)")
 
 
 def epoch_axis(ax, n_epochs: int) -> None:

@@ -250,7 +250,7 @@ def headline(study: str, data: dict) -> str:
     verdicts = [f"{c.config} {'tied with' if c.verdict == 'tied' else c.verdict + ' than'} {c.reference} "
                 f"({pp(c.mean_diff)})" for c in found]
     against = f"; {', '.join(verdicts)}" if found else ""
-    return f"- **[{study}](#{study})**: highest mean test accuracy {top['name']} ({pct(top['mean'])}){against}."
+    return f"- **[{study}](#{study.lower()})**: highest mean test accuracy {top['name']} ({pct(top['mean'])}){against}."
 
 
 def study_section(study: str, data: dict, resultdir: Path) -> list[str]:
