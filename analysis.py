@@ -11,6 +11,7 @@ import pandas as pd
 
 import stats
 from studies import MANIFEST, best_rates, reference_map
+from train import valid_result
 from utils import atomic_path, load_predictions, read_json
 
 TARGET_VAL_ACC = 0.98  # "epochs to reach 98% val accuracy"
@@ -46,16 +47,6 @@ def read_manifest(study_dir: Path) -> dict | None:
         return manifest if isinstance(manifest.get("configs"), dict) else None
     except (OSError, ValueError, AttributeError):
         return None
-
-
-def valid_result(r: object) -> bool:
-    """A result.json whose fields the report uses are there and of the right kind."""
-    try:
-        ok = r["status"] == "ok"
-        return (isinstance(r["name"], str) and isinstance(r["seed"], int) and isinstance(r["config"], dict)
-                and isinstance(r["history"], list) and (not ok or isinstance(r["test_acc"], float)))
-    except (KeyError, TypeError):
-        return False
 
 
 def load_runs(study_dir: Path) -> tuple[list[dict], list[Path]]:

@@ -176,10 +176,15 @@ def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int,
         for i in range(0, n, batch_size):
             yield x[i:i + batch_size], y[i:i + batch_size]
         return
-    perm = torch.randperm(n, generator=generator).to(x.device)
+    perm = epoch_order(n, generator).to(x.device)
     for i in range(0, n, batch_size):
         idx = perm[i:i + batch_size]
         yield gather_rows(x, idx), gather_rows(y, idx)
+
+
+def epoch_order(n: int, generator: torch.Generator) -> torch.Tensor:
+    """The order of one epoch's images: the next permutation of `generator` (seeded per run)."""
+    return torch.randperm(n, generator=generator)
 
 
 def gather_rows(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

@@ -26,8 +26,8 @@ from studies import (MANIFEST, RUN_STUDIES, STUDY_RECIPES, Spec, Study, grid_spe
                      reference_map)
 from train import (DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, RECIPES, SCHEDULES, config_dir, failed_result,
                    make_config, recipe_values, run_path, run_task, stored_result)
-from utils import (DEVICES, Parser, UsageError, check_writable, disk_full_message, is_disk_full, pick_device,
-                   positive_float, positive_int, remove_stale_temps, write_hparams_config, write_json)
+from utils import (DEVICES, Parser, UsageError, check_writable, disk_full_message, is_disk_full, non_negative_float,
+                   pick_device, positive_float, positive_int, remove_stale_temps, write_hparams_config, write_json)
 
 SEEDS = 3  # with the quick recipe, `python run.py` ends within 10 minutes on 2 CPU cores
 STUDIES = RUN_STUDIES
@@ -53,16 +53,6 @@ def gpu_amount(text: str) -> float:
     if text.strip().startswith("-"):
         raise argparse.ArgumentTypeError(f"must be 0 or a positive number, got {text}")
     return cpu_amount(text)
-
-
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be 0 or a positive number, got {text}")
-    return value
 
 
 def subset_size(text: str) -> int:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dataloader import batches, load_mnist, to_channels_last
+from dataloader import batches, epoch_order, load_mnist, to_channels_last
 from evaluate import evaluate
 from model import build_model, count_parameters, named_layers
 from utils import (git_commit, keep_freed_memory, pick_device, read_json, save_checkpoint, save_predictions,
@@ -237,8 +237,8 @@ def train_run(config: dict, run_dir: str | Path | None = None, log: Callable[[st
     seed_everything(config["seed"])
     model = build_model(config["model"], **config["model_args"]).to(device)
     shared = {"seed": config["seed"], "init_digest": digest(model.state_dict().values()),
-              "batch_order_digest": digest([torch.randperm(len(data.train_x),
-                                                           generator=torch.Generator().manual_seed(config["seed"]))])}
+              "batch_order_digest": digest([epoch_order(len(data.train_x),
+                                                        torch.Generator().manual_seed(config["seed"]))])}
     if config["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
         data = to_channels_last(data)
@@ -339,6 +339,16 @@ def train_run(config: dict, run_dir: str | Path | None = None, log: Callable[[st
     return result
 
 
+def valid_result(r: object) -> bool:
+    """A result.json whose fields the suite reads are there and of the right kind (else it is damaged)."""
+    try:
+        ok = r["status"] == "ok"
+        return (isinstance(r["name"], str) and isinstance(r["seed"], int) and isinstance(r["config"], dict)
+                and isinstance(r["history"], list) and (not ok or isinstance(r["test_acc"], float)))
+    except (KeyError, TypeError):
+        return False
+
+
 def stored_result(run_dir: Path, config: dict) -> dict | None:
     """The finished result in run_dir when its stored config equals `config`, else None."""
     path = Path(run_dir) / "result.json"
@@ -348,11 +358,11 @@ def stored_result(run_dir: Path, config: dict) -> dict | None:
         result = read_json(path)
     except (OSError, ValueError):  # unreadable: treat as partial and redo
         return None
+    if not valid_result(result):  # damaged: redone, never trusted
+        return None
     try:  # defaults filled in on both sides, so a key added to DEFAULT_CONFIG later keeps old runs valid
         same = make_config(**result["config"]) == make_config(**config)
-        if not isinstance(result["test_acc"] if result["status"] == "ok" else result["history"], (float, list)):
-            return None  # damaged: a field the report needs is missing or wrong
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (TypeError, ValueError):
         return None
     return result if same else None
 
