@@ -173,37 +173,55 @@ def selected_studies(args, studies: dict[str, Study], default_study: str = "base
 
 def default_jobs(device: torch.device | str, n_tasks: int) -> int:
     """One run per core on a CPU: on 2 cores, 2 one-thread processes trained the base study 1.29x faster
-    than one 2-thread process (README: Performance). One on a GPU, which a single run already fills."""
+    than one 2-thread process (docs/performance.md). One on a GPU, which a single run already fills."""
     if not isinstance(device, torch.device) or device.type != "cpu":
         return 1
     return max(1, min(os.cpu_count() or 1, n_tasks))
 
 
-def estimate_seconds(configs: list[dict], device: torch.device, jobs: int, evals_per_epoch: int) -> float:
-    """Rough wall time: a few timed training steps of each distinct network, scaled to the plan."""
+def seconds_per_sample(config: dict, device: torch.device) -> float:
+    """Training time per image of config's network and optimizer: the fastest of a few timed steps."""
     from model import build_model
-    cache: dict[str, float] = {}
+    from train import make_optimizer
+    model = build_model(config["model"], **config["model_args"]).to(device)
+    optimizer = make_optimizer(config["optimizer"], model.parameters(), config["lr"], config["weight_decay"])
+    x = torch.randn(config["batch_size"], 1, 28, 28, device=device)
+    y = torch.randint(0, 10, (config["batch_size"],), device=device)
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+        with torch.no_grad():
+            float(model(x[:1]).sum())  # a sync, so that GPU time is counted
+        times.append(time.perf_counter() - t0)
+    return min(times[1:]) / config["batch_size"]
+
+
+def estimate_seconds(configs: list[dict], device: torch.device, jobs: int, evals_per_epoch: int,
+                     threads: int | None = None) -> float:
+    """Rough wall time: a few timed training steps of each distinct network, scaled to the plan.
+
+    On a CPU the steps run with the torch threads each run will have: a one-thread run of a 2-job
+    plan is slower than this whole process timed with every core.
+    """
+    per_sample: dict[str, float] = {}
     total = 0.0
-    for c in configs:
-        key = repr((c["model"], c["model_args"], c["batch_size"]))
-        if key not in cache:
-            model = build_model(c["model"], **c["model_args"]).to(device)
-            opt = torch.optim.SGD(model.parameters(), lr=0.0)
-            x = torch.randn(c["batch_size"], 1, 28, 28, device=device)
-            y = torch.randint(0, 10, (c["batch_size"],), device=device)
-            times = []
-            for _ in range(4):
-                t0 = time.perf_counter()
-                torch.nn.functional.cross_entropy(model(x), y).backward()
-                opt.step()
-                with torch.no_grad():
-                    float(model(x[:1]).sum())  # a sync, so that GPU time is counted
-                times.append(time.perf_counter() - t0)
-            cache[key] = min(times[1:]) / c["batch_size"]  # seconds per training sample
-        n_train = c["subset"] or N_TRAIN
-        # evaluation costs about a third of a training step per image: val several times an epoch, test once
-        n_eval = c["epochs"] * evals_per_epoch * N_VAL + N_TEST
-        total += cache[key] * (c["epochs"] * n_train + n_eval / 3) + 1.0  # +1 s: setup and files
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(threads or threads_per_job(jobs))
+    try:
+        for c in configs:
+            key = repr((c["model"], c["model_args"], c["batch_size"], c["optimizer"]))
+            if key not in per_sample:
+                per_sample[key] = seconds_per_sample(c, device)
+            n_train = c["subset"] or N_TRAIN
+            # evaluation costs about a third of a training step per image: val several times an epoch, test once
+            n_eval = c["epochs"] * evals_per_epoch * N_VAL + N_TEST
+            total += per_sample[key] * (c["epochs"] * n_train + n_eval / 3) + 1.0  # +1 s: setup and files
+    finally:
+        torch.set_num_threads(before)
     return total / jobs
 
 
@@ -257,8 +275,9 @@ def print_plan(studies: dict[str, Spec], tasks: list[dict], finished: list[dict]
         print(f"batch_size study: {lr_rule(args)}")
     if "speed" in studies:
         print("speed study: its recipe sets epochs, batch size, optimizer, lr and schedule; those flags do not apply")
-    if tasks and not args.dry_run and args.backend == "local":  # Ray's workers are not this machine
-        estimate = estimate_seconds([t["config"] for t in tasks], device, args.jobs, args.evals_per_epoch)
+    if tasks and args.backend == "local":  # Ray's workers are not this machine
+        estimate = estimate_seconds([t["config"] for t in tasks], device, args.jobs, args.evals_per_epoch,
+                                    args.threads)
         print(f"estimated time: {fmt_minutes(estimate)} with --jobs {args.jobs} (rough, from a few timed steps)")
     if args.dry_run:
         for t in tasks:
