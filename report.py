@@ -259,7 +259,7 @@ def study_section(study: str, data: dict, resultdir: Path) -> list[str]:
     if not runs:
         return lines + [f"No finished runs ({len(data['partial'])} partial).", ""]
     seeds = sorted({r["seed"] for r in runs})
-    lines += [f"Recipe: {recipe_summary([r['config'] for r in runs])}; seeds {', '.join(map(str, seeds))}; "
+    lines += [f"Trained with {recipe_summary([r['config'] for r in runs])}; seeds {', '.join(map(str, seeds))}; "
               f"{plural(len(runs), 'finished run')}.", ""]
     if data.get("latest_only"):
         lines += [f"Configs of the latest invocation: `{data['manifest'].get('command', '?')}`.", ""]

@@ -129,12 +129,15 @@ def lr_rule(args) -> str:
 
 def recipe_summary(configs: list[dict]) -> str:
     """The values the runs share, and which ones vary."""
+    def text(value) -> str:
+        return f"{value:g}" if isinstance(value, float) else "the optimizer's" if value is None else str(value)
+
     def shared(key: str) -> str:
         values = {c.get(key, DEFAULT_CONFIG.get(key)) for c in configs}
         if len(values) > 1:
-            return "varies"
-        value = values.pop()
-        return f"{value:g}" if isinstance(value, float) else "the optimizer's" if value is None else str(value)
+            numbers = sorted(v for v in values if isinstance(v, (int, float)))
+            return "varies (" + ", ".join(map(text, numbers + sorted(values - set(numbers), key=str))) + ")"
+        return text(values.pop())
     return (f"recipe {shared('recipe')}: epochs {shared('epochs')}, batch {shared('batch_size')}, "
             f"optimizer {shared('optimizer')}, lr {shared('lr')}, weight decay {shared('weight_decay')}, "
             f"schedule {shared('schedule')}, {configs[0]['subset'] or N_TRAIN} training images")

@@ -207,6 +207,8 @@ def test_recipes_set_values_and_explicit_flags_win():
     full = {c["name"]: c for c in configs_of("base", "--seeds", "1", "--recipe", "full")}
     assert (full["Net"]["optimizer"], full["Net"]["schedule"], full["Net"]["epochs"]) == ("adamw", "onecycle", 12)
     assert full["LeNet"]["epochs"] == 15 and full["MLP"]["epochs"] == 20 and full["Net"]["recipe"] == "full"
+    assert run.recipe_summary(list(full.values())).startswith("recipe full: epochs varies (12, 15, 20), batch 128, "
+                                                               "optimizer adamw, lr 0.003, weight decay 0.05")
     mine = configs_of("base", "--seeds", "1", "--recipe", "full", "--epochs", "3", "--optimizer", "sgd")
     assert {(c["epochs"], c["optimizer"], c["lr"]) for c in mine} == {(3, "sgd", 0.1)}  # sgd's own rate
     lecun = configs_of("lecun98", "--seeds", "1")
