@@ -149,22 +149,31 @@ def plot_lr_sweep(ax, runs: list[dict], colors: dict[str, tuple]) -> None:
 
 
 def plot_differences(ax, found: list, colors) -> None:
-    """Forest plot: each config minus its reference, mean over seeds with its 95% interval, per-seed dots, verdict."""
+    """Forest plot: each config minus its reference, mean over seeds, per-seed dots and verdict, with the
+    simultaneous 95% interval over the study's tests: the one that agrees with the Holm-corrected verdicts
+    (a `tied` config's interval always covers 0), where a plain 95% interval would look significant."""
     if not found:
         ax.axis("off")
         return
-    marks = {"better": "▲ better", "worse": "▼ worse", "tied": "tied"}
     for i, c in enumerate(found):
         color = colors.get(c.config, "gray")
-        if c.ci_low is not None:
-            ax.plot([100 * c.ci_low, 100 * c.ci_high], [i, i], color=color, linewidth=2)
+        if c.sim_low is not None:
+            ax.plot([100 * c.sim_low, 100 * c.sim_high], [i, i], color=color, linewidth=2)
         ax.scatter([100 * d for d in c.diffs], [i] * len(c.diffs), color="black", s=10, zorder=3)
         ax.scatter([100 * c.mean_diff], [i], color=color, s=40, marker="D", zorder=4)
     ax.axvline(0, color="gray", linewidth=1, linestyle="--")
-    ax.set_yticks(range(len(found)), [f"{c.config} vs {c.reference}\n{marks[c.verdict]}" for c in found], fontsize=8)
+    ax.set_yticks(range(len(found)), [f"{c.config} vs {c.reference}\n{verdict_label(c)}" for c in found], fontsize=8)
     ax.invert_yaxis()
-    ax.set(title="test accuracy minus the reference's (pp): mean,\n95% CI across seeds (3+ seeds), dots: seeds",
-           xlabel="difference (percentage points)")
+    ax.set(title="test accuracy minus the reference's (pp): mean, simultaneous\n95% CI over the study's tests "
+                 "(3+ seeds), dots: seeds", xlabel="difference (percentage points)")
+
+
+def verdict_label(c) -> str:
+    """The verdict and, for better/worse, the Holm-corrected test it rests on."""
+    if c.verdict == "tied":
+        return "tied"
+    mark = "▲" if c.verdict == "better" else "▼"
+    return f"{mark} {c.verdict} ({'t-test' if c.route == 'paired' else 'McNemar'})"
 
 
 def plot_compare(study: str, runs: list[dict], rows: list[dict], scalars: pd.DataFrame, path: Path,

@@ -385,3 +385,22 @@ def test_a_real_run_is_plotted_and_reported_as_its_result_json_says(tmp_path, la
     wrong = np.flatnonzero(stored != labels)[:plot.N_MISCLASSIFIED]
     assert len(images) == plot.N_MISCLASSIFIED == 32 and images.shape[1:] == (28, 28)
     assert (true == labels[wrong]).all() and (pred == stored[wrong]).all() and (true != pred).all()
+
+
+def test_the_forest_plot_draws_the_interval_that_agrees_with_the_corrected_verdicts():
+    import matplotlib.pyplot as plt
+    from stats import compare, decide
+    acc_ref = {0: 0.990, 1: 0.991, 2: 0.992}
+    # tanh: paired p = 0.039, so its plain 95% CI excludes 0, but Holm over the 3 tests makes it 0.078: tied
+    near = compare("tanh", "relu", {0: 0.9885, 1: 0.989, 2: 0.989}, acc_ref)
+    far = compare("sigmoid", "relu", {0: 0.970, 1: 0.972, 2: 0.971}, acc_ref)
+    null = compare("gelu", "relu", {0: 0.991, 1: 0.990, 2: 0.9925}, acc_ref)
+    decided = decide([near, far, null])
+    assert near.ci_high < 0 and decided[0].verdict == "tied" and decided[0].sim_low < 0 < decided[0].sim_high
+    fig, ax = plt.subplots()
+    plot.plot_differences(ax, decided, {})
+    lines = [list(line.get_xdata()) for line in ax.get_lines()[:3]]
+    assert lines == [pytest.approx([100 * c.sim_low, 100 * c.sim_high]) for c in decided]
+    labels = [t.get_text().split("\n")[1] for t in ax.get_yticklabels()]
+    assert labels == ["tied", "▼ worse (t-test)", "tied"]
+    plt.close(fig)
