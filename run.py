@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import heapq
 import os
 import signal
 import statistics
@@ -188,7 +189,7 @@ def seconds_per_sample(config: dict, device: torch.device) -> float:
     x = torch.randn(config["batch_size"], 1, 28, 28, device=device)
     y = torch.randint(0, 10, (config["batch_size"],), device=device)
     times = []
-    for _ in range(5):
+    for _ in range(10):
         t0 = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         torch.nn.functional.cross_entropy(model(x), y).backward()
@@ -196,7 +197,7 @@ def seconds_per_sample(config: dict, device: torch.device) -> float:
         with torch.no_grad():
             float(model(x[:1]).sum())  # a sync, so that GPU time is counted
         times.append(time.perf_counter() - t0)
-    return min(times[1:]) / config["batch_size"]
+    return min(times[2:]) / config["batch_size"]  # the first steps warm caches and allocators up
 
 
 def estimate_seconds(configs: list[dict], device: torch.device, jobs: int, evals_per_epoch: int,
@@ -207,7 +208,7 @@ def estimate_seconds(configs: list[dict], device: torch.device, jobs: int, evals
     plan is slower than this whole process timed with every core.
     """
     per_sample: dict[str, float] = {}
-    total = 0.0
+    durations = []
     before = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(threads or threads_per_job(jobs))
@@ -219,10 +220,14 @@ def estimate_seconds(configs: list[dict], device: torch.device, jobs: int, evals
             n_train = c["subset"] or N_TRAIN
             # evaluation costs about a third of a training step per image: val several times an epoch, test once
             n_eval = c["epochs"] * evals_per_epoch * N_VAL + N_TEST
-            total += per_sample[key] * (c["epochs"] * n_train + n_eval / 3) + 1.0  # +1 s: setup and files
+            durations.append(per_sample[key] * (c["epochs"] * n_train + n_eval / 3) + 1.0)  # +1 s: setup, files
     finally:
         torch.set_num_threads(before)
-    return total / jobs
+    # runs start in plan order, each on the first free worker: 3 equal runs on 2 workers take 2 run times
+    free_at = [0.0] * max(1, jobs)
+    for seconds in durations:
+        heapq.heappush(free_at, heapq.heappop(free_at) + seconds)
+    return max(free_at)
 
 
 def plan(studies: dict[str, Spec], args) -> tuple[list[dict], list[dict]]:
