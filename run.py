@@ -22,11 +22,11 @@ import torch
 
 from dataloader import N_TEST, N_TRAIN, N_VAL, DataError, prepare_raw
 from executors import require_ray, run_processes, run_ray, run_serial, threads_per_job
-from model import MODELS
+from model import MODELS, build_model
 from studies import (MANIFEST, RUN_STUDIES, STUDY_RECIPES, Spec, Study, grid_spec, lr_rule, recipe_summary,
                      reference_map)
 from train import (DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, RECIPES, SCHEDULES, config_dir, failed_result,
-                   make_config, recipe_values, run_path, run_task, stored_result)
+                   make_config, make_optimizer, recipe_values, run_path, run_task, stored_result)
 from utils import (DEVICES, Parser, UsageError, check_writable, disk_full_message, is_disk_full, non_negative_float,
                    pick_device, positive_float, positive_int, remove_stale_temps, write_hparams_config, write_json)
 
@@ -180,10 +180,13 @@ def default_jobs(device: torch.device | str, n_tasks: int) -> int:
     return max(1, min(os.cpu_count() or 1, n_tasks))
 
 
+def worker_threads(args) -> int:
+    """Torch threads of each local run: --threads, else the cores shared out among the jobs."""
+    return args.threads or threads_per_job(args.jobs)
+
+
 def seconds_per_sample(config: dict, device: torch.device) -> float:
     """Training time per image of config's network and optimizer: the fastest of a few timed steps."""
-    from model import build_model
-    from train import make_optimizer
     model = build_model(config["model"], **config["model_args"]).to(device)
     optimizer = make_optimizer(config["optimizer"], model.parameters(), config["lr"], config["weight_decay"])
     x = torch.randn(config["batch_size"], 1, 28, 28, device=device)
@@ -201,7 +204,7 @@ def seconds_per_sample(config: dict, device: torch.device) -> float:
 
 
 def estimate_seconds(configs: list[dict], device: torch.device, jobs: int, evals_per_epoch: int,
-                     threads: int | None = None) -> float:
+                     threads: int) -> float:
     """Rough wall time: a few timed training steps of each distinct network, scaled to the plan.
 
     On a CPU the steps run with the torch threads each run will have: a one-thread run of a 2-job
@@ -211,7 +214,7 @@ def estimate_seconds(configs: list[dict], device: torch.device, jobs: int, evals
     durations = []
     before = torch.get_num_threads()
     if device.type == "cpu":
-        torch.set_num_threads(threads or threads_per_job(jobs))
+        torch.set_num_threads(threads)
     try:
         for c in configs:
             key = repr((c["model"], c["model_args"], c["batch_size"], c["optimizer"]))
@@ -282,7 +285,7 @@ def print_plan(studies: dict[str, Spec], tasks: list[dict], finished: list[dict]
         print("speed study: its recipe sets epochs, batch size, optimizer, lr and schedule; those flags do not apply")
     if tasks and args.backend == "local":  # Ray's workers are not this machine
         estimate = estimate_seconds([t["config"] for t in tasks], device, args.jobs, args.evals_per_epoch,
-                                    args.threads)
+                                    worker_threads(args))
         print(f"estimated time: {fmt_minutes(estimate)} with --jobs {args.jobs} (rough, from a few timed steps)")
     if args.dry_run:
         for t in tasks:
@@ -316,7 +319,7 @@ def execute(tasks: list[dict], args) -> list[dict]:
             for t in tasks:
                 t["log"] = bar.write
             return run_serial(run_task, tasks, on_done)
-        return run_processes(run_task, tasks, args.jobs, args.threads or threads_per_job(args.jobs), on_done)
+        return run_processes(run_task, tasks, args.jobs, worker_threads(args), on_done)
     finally:
         for t in tasks:
             t.pop("log", None)

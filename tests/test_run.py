@@ -201,7 +201,8 @@ def test_the_estimate_times_each_network_once_with_the_workers_threads(monkeypat
     # per run: 1e-4 s x (55,000 training images + (4 x 5,000 val + 10,000 test) / 3) + 1 s of setup
     assert seconds == pytest.approx(1e-4 * (55_000 + 30_000 / 3) + 1.0)  # 2 runs on 2 workers: one run time
     assert timed == [("MLP", 1)] and torch.get_num_threads() == threads
-    assert run.estimate_seconds(plan * 2, torch.device("cpu"), jobs=3, evals_per_epoch=4) == pytest.approx(2 * seconds)
+    assert run.estimate_seconds(plan * 2, torch.device("cpu"), jobs=3, evals_per_epoch=4,
+                              threads=1) == pytest.approx(2 * seconds)
 
 
 def test_recipes_set_values_and_explicit_flags_win():
