@@ -8,8 +8,8 @@ each pipeline, alternating (ABBA order) in this one process, several repetitions
 and their ratio. A third column trains on one resident batch, with no pipeline at all: the ceiling
 any pipeline could reach, so the best ratio possible for that network on this machine. The suite's side is train.train_epoch on the device-resident splits, that is, the
 loop every run of the suite executes (with its loss bookkeeping, gradient norms and divergence
-checks); the classic side is pytorch/examples' loop over torchvision's MNIST through a DataLoader
-(ToTensor and Normalize per sample, num_workers 0).
+checks); the classic side is pytorch/examples' loop over torchvision's MNIST (FashionMNIST with
+--dataset fashion-mnist) through a DataLoader (ToTensor and Normalize per sample, num_workers 0).
 
 Time to 99%: wall seconds, data loading, training and test evaluations included, until a test
 evaluation first reaches 99.0%. The suite runs its `speed` recipe (one epoch, evaluated at its end);
@@ -31,9 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dataloader import DATA_ROOT, MEAN, STD, DataError, load_mnist, prepare_raw
+from dataloader import DATA_ROOT, DATASETS, DEFAULT_DATASET, DataError, get_dataset, load_splits, prepare_raw, \
+    torchvision_dataset
 from model import build_model, named_layers
-from train import SPEED_RECIPE, make_optimizer, train_epoch, train_run
+from studies import STUDY_DATASETS
+from train import SPEED_RECIPE, make_optimizer, train_epoch, train_run, train_step
 from utils import (DEVICES, Parser, UsageError, check_writable, keep_freed_memory, pick_device, positive_float,
                    positive_int, write_json)
 
@@ -45,12 +47,14 @@ EXAMPLES_MAX_EPOCHS = 14  # pytorch/examples' default --epochs
 
 # ---- the classic pipeline and pytorch/examples' recipe ----------------------------------------
 
-def classic_dataset(train: bool):
-    """torchvision's MNIST with ToTensor and Normalize applied per sample, as in pytorch/examples."""
-    from torchvision import datasets, transforms
+def classic_dataset(train: bool, dataset: str = DEFAULT_DATASET):
+    """torchvision's dataset class (MNIST, FashionMNIST) with ToTensor and Normalize applied per sample, as in
+    pytorch/examples."""
+    from torchvision import transforms
 
-    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
-    return datasets.MNIST(str(DATA_ROOT), train=train, transform=transform)
+    ds = get_dataset(dataset)
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((ds.mean,), (ds.std,))])
+    return torchvision_dataset(ds, DATA_ROOT, train, transform=transform)
 
 
 def classic_loader(dataset, batch_size: int = BATCH, shuffle: bool = True):
@@ -88,10 +92,12 @@ def sync(device: torch.device) -> None:
 
 # ---- throughput ---------------------------------------------------------------------------------
 
-def make_pair(name: str, device: torch.device, seed: int) -> tuple[nn.Module, torch.optim.Optimizer]:
-    """A fresh network and its Adam, the suite's default optimizer settings."""
+def make_pair(name: str, device: torch.device, seed: int,
+              dataset: str = DEFAULT_DATASET) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """A fresh network for the dataset's images and its Adam, the suite's default optimizer settings."""
     torch.manual_seed(seed)
-    model = build_model(name).to(device)
+    ds = get_dataset(dataset)
+    model = build_model(name, ds.image_shape, ds.n_classes).to(device)
     return model, make_optimizer("adam", model.parameters(), 1e-3)
 
 
@@ -113,11 +119,7 @@ def classic_steps(model, optimizer, loader, steps: int, device: torch.device) ->
     for step, (xb, yb) in enumerate(loader):
         if step == steps:
             break
-        xb, yb = xb.to(device), yb.to(device)
-        optimizer.zero_grad()
-        loss = F.cross_entropy(model(xb), yb)
-        loss.backward()
-        optimizer.step()
+        train_step(model, optimizer, xb.to(device), yb.to(device))
     sync(device)
     return time.perf_counter() - t0
 
@@ -127,21 +129,19 @@ def compute_steps(model, optimizer, xb: torch.Tensor, yb: torch.Tensor, steps: i
     model.train()
     t0 = time.perf_counter()
     for _ in range(steps):
-        optimizer.zero_grad()
-        F.cross_entropy(model(xb), yb).backward()
-        optimizer.step()
+        train_step(model, optimizer, xb, yb)
     sync(xb.device)
     return time.perf_counter() - t0
 
 
 def throughput(name: str, steps: int, reps: int, device: torch.device, splits, loader,
-               seed: int = 0) -> dict:
+               seed: int = 0, dataset: str = DEFAULT_DATASET) -> dict:
     """Samples per second of each pipeline for network `name`: medians over `reps` alternating runs.
 
     Also the ceiling: the same steps on one resident batch, the rate no data pipeline can beat, so
     classic_sps / compute_sps bounds what any pipeline's ratio can be for this network on this machine.
     """
-    pairs = {k: make_pair(name, device, seed) for k in ("suite", "classic", "compute")}
+    pairs = {k: make_pair(name, device, seed, dataset) for k in ("suite", "classic", "compute")}
     generator = torch.Generator().manual_seed(seed)
     x, y = splits.train_x, splits.train_y
     timers = {
@@ -209,10 +209,8 @@ def examples_time_to_99(device: torch.device, budget_s: float, seed: int = 0) ->
                 acc = examples_test(model, test, device)  # where it stood when time ran out (not timed)
                 return {"examples_s": elapsed, "examples_test_acc": acc, "examples_reached": False,
                         "examples_epochs": epoch - 1 + step / len(train)}
-            xb, yb = xb.to(device), yb.to(device)
-            optimizer.zero_grad()
-            F.nll_loss(model(xb), yb).backward()
-            optimizer.step()
+            # cross entropy of log-probabilities is examples' nll_loss: log_softmax leaves them as they are
+            train_step(model, optimizer, xb.to(device), yb.to(device))
         acc, epochs = examples_test(model, test, device), epoch
         scheduler.step()
         if acc >= TARGET_ACC:
@@ -276,6 +274,8 @@ def machine(device: torch.device, threads: int) -> dict:
 def build_parser() -> Parser:
     p = Parser(prog="bench.py", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="throughput only, fewer steps (about a minute)")
+    p.add_argument("--dataset", default=DEFAULT_DATASET, choices=list(DATASETS),
+                   help="the images both pipelines train on; the time-to-99%% race is MNIST's only (use --quick)")
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, metavar="MODEL",
                    help=f"networks to measure (default: {' '.join(MODELS)})")
     p.add_argument("--steps", type=positive_int, help="training steps per repetition (default 50; 20 with --quick)")
@@ -294,15 +294,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     steps = args.steps or (20 if args.quick else 50)
     reps = args.reps or (3 if args.quick else 5)
-    if steps * BATCH > 55_000:
-        parser.error(f"--steps {steps} needs {steps * BATCH} training images; the split has 55000 (at most 859)")
+    n_train = get_dataset(args.dataset).n_train
+    if steps * BATCH > n_train:
+        parser.error(f"--steps {steps} needs {steps * BATCH} training images; the split has {n_train} "
+                     f"(at most {n_train // BATCH})")
+    if not args.quick and args.dataset not in STUDY_DATASETS["speed"]:  # the race's 99% target is the speed study's
+        parser.error(f"the time-to-{100 * TARGET_ACC:.0f}% race is for "
+                     f"{', '.join(get_dataset(d).title for d in STUDY_DATASETS['speed'])} only: "
+                     f"add --quick to measure throughput on {get_dataset(args.dataset).title}")
     try:
         device = pick_device(args.device)
         check_writable(str(Path(args.out).parent), "--out")
     except UsageError as e:
         parser.error(str(e))
     try:
-        prepare_raw()
+        prepare_raw(dataset=args.dataset)
     except DataError as e:
         print(f"bench.py: error: {e}", file=sys.stderr)
         return 1
@@ -310,14 +316,16 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()  # as every suite run does (train.train_run); both pipelines share this process
     report = {"command": " ".join(["python", "bench.py", *(sys.argv[1:] if argv is None else argv)]),
               "machine": machine(device, args.threads),
-              "settings": {"batch_size": BATCH, "steps": steps, "reps": reps, "quick": args.quick}}
-    print(f"bench: {device} ({report['machine'].get('gpu', report['machine']['cpu'])}), "
+              "settings": {"dataset": args.dataset, "batch_size": BATCH, "steps": steps, "reps": reps,
+                           "quick": args.quick}}
+    print(f"bench: {get_dataset(args.dataset).title} on {device} "
+          f"({report['machine'].get('gpu', report['machine']['cpu'])}), "
           f"{args.threads} torch thread(s), batch {BATCH}, {steps} steps x {reps} repetitions per pipeline")
-    splits = load_mnist(device)
-    loader = classic_loader(classic_dataset(train=True))
+    splits = load_splits(args.dataset, device)
+    loader = classic_loader(classic_dataset(train=True, dataset=args.dataset))
     results = {}
     for name in args.models:
-        results[name] = throughput(name, steps, reps, device, splits, loader)
+        results[name] = throughput(name, steps, reps, device, splits, loader, dataset=args.dataset)
         r = results[name]
         print(f"  {name}: suite {r['suite_sps']:,.0f}/s, classic {r['classic_sps']:,.0f}/s, {r['ratio']:.2f}x",
               flush=True)

@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-N_CLASSES = 10
 # Images per evaluation batch. Small enough that a CNN's activations stay in blocks malloc reuses
 # (utils.keep_freed_memory): on a CPU, 256 evaluated Net's test set in 1.5 s against 3.3 s at 2000,
 # with about 300 MB less peak memory.
@@ -18,11 +17,14 @@ EVAL_BATCH = 256
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH,
              amp: bool = False) -> dict:
-    """Mean loss, accuracy, per-class accuracy, the confusion matrix (rows: true, columns: predicted), predictions."""
+    """Mean loss, accuracy, per-class accuracy, the confusion matrix (rows: true, columns: predicted), predictions.
+
+    The number of classes is the model's output width, so the matrix fits any dataset.
+    """
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=x.device)
-    confusion = torch.zeros(N_CLASSES * N_CLASSES, dtype=torch.long, device=x.device)
+    confusion, n_classes = None, 0
     predictions = torch.empty(len(x), dtype=torch.uint8, device=x.device)
     autocast = torch.autocast(x.device.type, dtype=torch.bfloat16) if amp else nullcontext()
     for i in range(0, len(x), batch_size):
@@ -32,9 +34,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
         loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
         predicted = logits.argmax(1)
         predictions[i:i + batch_size] = predicted
-        confusion += torch.bincount(yb * N_CLASSES + predicted, minlength=N_CLASSES**2)
+        if confusion is None:
+            n_classes = logits.shape[1]
+            confusion = torch.zeros(n_classes * n_classes, dtype=torch.long, device=x.device)
+        confusion += torch.bincount(yb * n_classes + predicted, minlength=n_classes**2)
     model.train(was_training)
-    confusion = confusion.view(N_CLASSES, N_CLASSES).cpu()  # the one host sync
+    confusion = confusion.view(n_classes, n_classes).cpu()  # the one host sync
     per_class = confusion.diag() / confusion.sum(1).clamp(min=1)
     return {
         "loss": loss_sum.item() / len(x),
@@ -46,12 +51,18 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 
 
 def load_checkpoint(path: str, device: torch.device) -> tuple[nn.Module, dict]:
-    """The model saved by train.py at `path`; ValueError when the file is not such a checkpoint."""
+    """The model saved by train.py at `path`, and the checkpoint with its dataset filled in (older ones: the default).
+
+    ValueError when the file is not such a checkpoint.
+    """
+    from dataloader import DEFAULT_DATASET, get_dataset
     from model import build_model
 
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
-        model = build_model(ckpt["model"], **ckpt["model_args"])
+        ckpt["dataset"] = ckpt.get("dataset", DEFAULT_DATASET)  # written before datasets had names
+        ds = get_dataset(ckpt["dataset"])
+        model = build_model(ckpt["model"], ds.image_shape, ds.n_classes, **ckpt["model_args"])
     except FileNotFoundError:
         raise
     except Exception as e:
@@ -67,10 +78,11 @@ def load_checkpoint(path: str, device: torch.device) -> tuple[nn.Module, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dataloader import DataError, load_mnist
+    from dataloader import DataError, get_dataset, load_splits
     from utils import DEVICES, Parser, UsageError, pick_device
 
-    parser = Parser(prog="evaluate.py", description="Evaluate a saved model on the MNIST test set.")
+    parser = Parser(prog="evaluate.py", description="Evaluate a saved model on the test set of the dataset it was "
+                                                    "trained on (MNIST or Fashion-MNIST, read from the checkpoint).")
     parser.add_argument("checkpoint", help="path to a model.pt written by a run")
     parser.add_argument("--device", default="auto", choices=DEVICES)
     args = parser.parse_args(argv)
@@ -84,17 +96,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluate.py: error: {e}", file=sys.stderr)
         return 2
     try:
-        splits = load_mnist(device)
+        splits = load_splits(ckpt["dataset"], device)
     except DataError as e:
         print(f"evaluate.py: error: {e}", file=sys.stderr)
         return 1
+    ds = get_dataset(ckpt["dataset"])
     metrics = evaluate(model, splits.test_x, splits.test_y)
-    print(f"{ckpt['model']} {ckpt['model_args']} on {len(splits.test_x)} test images: "
+    print(f"{ckpt['model']} {ckpt['model_args']} on {len(splits.test_x)} {ds.title} test images: "
           f"loss {metrics['loss']:.4f}, accuracy {100 * metrics['acc']:.2f}%")
-    print("per-class accuracy: " + "  ".join(f"{k}: {100 * a:.1f}%" for k, a in enumerate(metrics["per_class_acc"])))
-    print("confusion matrix (rows: true digit, columns: predicted):")
-    for k, row in enumerate(metrics["confusion"]):
-        print(f"  {k} " + " ".join(f"{v:5d}" for v in row))
+    print("per-class accuracy: " + "  ".join(f"{name}: {100 * a:.1f}%"
+                                             for name, a in zip(ds.classes, metrics["per_class_acc"])))
+    print("confusion matrix (rows: true class, columns: predicted):")
+    width = max(map(len, ds.classes))
+    for name, row in zip(ds.classes, metrics["confusion"]):
+        print(f"  {name:>{width}} " + " ".join(f"{v:5d}" for v in row))
     return 0
 
 

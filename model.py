@@ -3,8 +3,16 @@ from __future__ import annotations
 
 from typing import Callable
 
+import math
+
 import torch
 from torch import nn
+
+# The default input: one 28x28 channel and 10 classes, as the registry's datasets (dataloader.DATASETS) have.
+# Callers pass a dataset's image_shape and n_classes; with these defaults every parameter count stays as stated.
+IN_SHAPE = (1, 28, 28)
+N_CLASSES = 10
+DATA_ARGS = ("in_shape", "n_classes")  # constructor arguments the dataset sets, not a study
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -27,66 +35,76 @@ def conv_block(c_in: int, c_out: int, act: str, kernel: int = 3, padding: int = 
     return [nn.Conv2d(c_in, c_out, kernel, padding=padding), activation(act), nn.MaxPool2d(2)]
 
 
+def pooled(hw: tuple[int, ...], kernel: int = 3, padding: int = 0) -> tuple[int, ...]:
+    """Height and width after a conv_block: a stride-1 convolution, then 2x2 max pooling."""
+    return tuple((s + 2 * padding - kernel + 1) // 2 for s in hw)
+
+
 class Net(nn.Sequential):
     """The seed's CNN: two 3x3 conv blocks and a 128-unit hidden layer (225,034 parameters)."""
 
-    def __init__(self, act: str = "relu"):
-        super().__init__(*conv_block(1, 32, act), *conv_block(32, 64, act), nn.Flatten(),
-                         nn.Linear(1600, 128), activation(act), nn.Linear(128, 10))
+    def __init__(self, act: str = "relu", in_shape: tuple[int, ...] = IN_SHAPE, n_classes: int = N_CLASSES):
+        h, w = pooled(pooled(in_shape[1:]))
+        super().__init__(*conv_block(in_shape[0], 32, act), *conv_block(32, 64, act), nn.Flatten(),
+                         nn.Linear(64 * h * w, 128), activation(act), nn.Linear(128, n_classes))
 
 
 class NetSigmoid(Net):
     """Net with Sigmoid in place of every ReLU."""
 
-    def __init__(self):
-        super().__init__(act="sigmoid")
+    def __init__(self, in_shape: tuple[int, ...] = IN_SHAPE, n_classes: int = N_CLASSES):
+        super().__init__("sigmoid", in_shape, n_classes)
 
 
 class NetDeep(nn.Sequential):
     """Net's conv blocks plus a third, then three linear layers (159,882 parameters)."""
 
-    def __init__(self, act: str = "relu"):
-        super().__init__(*conv_block(1, 32, act), *conv_block(32, 64, act), *conv_block(64, 128, act),
-                         nn.Flatten(), nn.Linear(128, 256), activation(act),
-                         nn.Linear(256, 128), activation(act), nn.Linear(128, 10))
+    def __init__(self, act: str = "relu", in_shape: tuple[int, ...] = IN_SHAPE, n_classes: int = N_CLASSES):
+        h, w = pooled(pooled(pooled(in_shape[1:])))
+        super().__init__(*conv_block(in_shape[0], 32, act), *conv_block(32, 64, act), *conv_block(64, 128, act),
+                         nn.Flatten(), nn.Linear(128 * h * w, 256), activation(act),
+                         nn.Linear(256, 128), activation(act), nn.Linear(128, n_classes))
 
 
 class MLP(nn.Sequential):
     """Two 512-unit hidden layers (669,706 parameters); the original project called it 'LeNet'."""
 
-    def __init__(self, act: str = "relu"):
-        super().__init__(nn.Flatten(), nn.Linear(784, 512), activation(act),
-                         nn.Linear(512, 512), activation(act), nn.Linear(512, 10))
+    def __init__(self, act: str = "relu", in_shape: tuple[int, ...] = IN_SHAPE, n_classes: int = N_CLASSES):
+        super().__init__(nn.Flatten(), nn.Linear(math.prod(in_shape), 512), activation(act),
+                         nn.Linear(512, 512), activation(act), nn.Linear(512, n_classes))
 
 
 class LeNet(nn.Sequential):
     """LeNet-5 (LeCun et al. 1998) with tanh and max pooling (61,706 parameters)."""
 
-    def __init__(self, act: str = "tanh"):
-        super().__init__(*conv_block(1, 6, act, kernel=5, padding=2), *conv_block(6, 16, act, kernel=5),
-                         nn.Flatten(), nn.Linear(400, 120), activation(act),
-                         nn.Linear(120, 84), activation(act), nn.Linear(84, 10))
+    def __init__(self, act: str = "tanh", in_shape: tuple[int, ...] = IN_SHAPE, n_classes: int = N_CLASSES):
+        h, w = pooled(pooled(in_shape[1:], kernel=5, padding=2), kernel=5)
+        super().__init__(*conv_block(in_shape[0], 6, act, kernel=5, padding=2), *conv_block(6, 16, act, kernel=5),
+                         nn.Flatten(), nn.Linear(16 * h * w, 120), activation(act),
+                         nn.Linear(120, 84), activation(act), nn.Linear(84, n_classes))
 
 
 class ConvNet(nn.Sequential):
     """`depth` 3x3 conv blocks (channels `width`, doubling per block), then a `hidden`-unit layer."""
 
-    def __init__(self, act: str = "relu", depth: int = 2, width: int = 32, hidden: int = 128):
+    def __init__(self, act: str = "relu", depth: int = 2, width: int = 32, hidden: int = 128,
+                 in_shape: tuple[int, ...] = IN_SHAPE, n_classes: int = N_CLASSES):
         if not 1 <= depth <= 4:
             raise ValueError(f"ConvNet depth must be 1 to 4 (28 px halves 4 times), got {depth}")
         layers: list[nn.Module] = []
-        channels, size = 1, 28
+        channels, hw = in_shape[0], in_shape[1:]
         for i in range(depth):
             layers += conv_block(channels, width * 2**i, act, padding=1)
-            channels, size = width * 2**i, size // 2
-        super().__init__(*layers, nn.Flatten(), nn.Linear(channels * size * size, hidden),
-                         activation(act), nn.Linear(hidden, 10))
+            channels, hw = width * 2**i, pooled(hw, padding=1)
+        super().__init__(*layers, nn.Flatten(), nn.Linear(channels * math.prod(hw), hidden),
+                         activation(act), nn.Linear(hidden, n_classes))
 
 
 class MLPNet(nn.Sequential):
     """`depth` hidden layers of `width` neurons each; `widths` ("300-100") sets layers of different sizes instead."""
 
-    def __init__(self, act: str = "relu", depth: int = 2, width: int = 512, widths: str = ""):
+    def __init__(self, act: str = "relu", depth: int = 2, width: int = 512, widths: str = "",
+                 in_shape: tuple[int, ...] = IN_SHAPE, n_classes: int = N_CLASSES):
         try:
             sizes = [int(w) for w in widths.split("-")] if widths else [width] * depth
         except ValueError:
@@ -94,11 +112,11 @@ class MLPNet(nn.Sequential):
         if any(w <= 0 for w in sizes):
             raise ValueError(f"layer sizes must be positive, got {sizes}")
         layers: list[nn.Module] = [nn.Flatten()]
-        n_in = 784
+        n_in = math.prod(in_shape)
         for width in sizes:
             layers += [nn.Linear(n_in, width), activation(act)]
             n_in = width
-        super().__init__(*layers, nn.Linear(n_in, 10))
+        super().__init__(*layers, nn.Linear(n_in, n_classes))
 
 
 class SpeedNet(nn.Sequential):
@@ -110,13 +128,15 @@ class SpeedNet(nn.Sequential):
     about 98.9% in one epoch on the suite's 55,000 training images.
     """
 
-    def __init__(self, act: str = "relu", c1: int = 24, c2: int = 32, hidden: int = 512, bn: bool = True):
+    def __init__(self, act: str = "relu", c1: int = 24, c2: int = 32, hidden: int = 512, bn: bool = True,
+                 in_shape: tuple[int, ...] = IN_SHAPE, n_classes: int = N_CLASSES):
         def block(c_in: int, c_out: int, kernel: int) -> list[nn.Module]:
             conv, *rest = conv_block(c_in, c_out, act, kernel=kernel)
             return [conv, nn.BatchNorm2d(c_out), *rest] if bn else [conv, *rest]
 
-        super().__init__(*block(1, c1, 5), *block(c1, c2, 3), nn.Flatten(),
-                         nn.Linear(c2 * 5 * 5, hidden), activation(act), nn.Linear(hidden, 10))
+        h, w = pooled(pooled(in_shape[1:], kernel=5))
+        super().__init__(*block(in_shape[0], c1, 5), *block(c1, c2, 3), nn.Flatten(),
+                         nn.Linear(c2 * h * w, hidden), activation(act), nn.Linear(hidden, n_classes))
 
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
@@ -131,10 +151,11 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def build_model(name: str, **kwargs) -> nn.Module:
+def build_model(name: str, in_shape: tuple[int, ...] = IN_SHAPE, n_classes: int = N_CLASSES, **kwargs) -> nn.Module:
+    """Network `name` for images of `in_shape` (C, H, W) and `n_classes` classes; kwargs: its own arguments."""
     if name not in MODELS:
         raise ValueError(f"unknown model '{name}'; valid: {', '.join(MODELS)}")
-    return MODELS[name](**kwargs)
+    return MODELS[name](in_shape=tuple(in_shape), n_classes=n_classes, **kwargs)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -158,4 +179,4 @@ def named_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 if __name__ == "__main__":
     for name in MODELS:
         m = build_model(name)
-        print(f"{name:10s} {count_parameters(m):>9,d}  {tuple(m(torch.zeros(2, 1, 28, 28)).shape)}")
+        print(f"{name:10s} {count_parameters(m):>9,d}  {tuple(m(torch.zeros(2, *IN_SHAPE)).shape)}")

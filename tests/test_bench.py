@@ -6,14 +6,14 @@ import torch
 import bench
 import run
 from conftest import run_cli
-from dataloader import Splits, batches, load_mnist, to_channels_last
+from dataloader import Splits, batches, load_splits, to_channels_last
 from model import build_model, count_parameters
 from train import SPEED_RECIPE, make_config, set_determinism
 
 
 @pytest.fixture(scope="module")
 def splits():
-    return load_mnist("cpu", subset=1000)
+    return load_splits("mnist", "cpu", subset=1000)
 
 
 def test_speednet_has_the_contracted_parameter_count():
@@ -59,6 +59,15 @@ def test_quick_writes_the_json_schema(tmp_path, capsys):
     assert "ratio" in printed and "MLP" in printed
 
 
+def test_quick_measures_fashion_mnist_through_both_pipelines(tmp_path):
+    out = tmp_path / "bench.json"
+    assert bench.main(["--quick", "--dataset", "fashion-mnist", "--models", "MLP", "--steps", "2", "--reps", "1",
+                       "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["settings"]["dataset"] == "fashion-mnist" and report["throughput"]["MLP"]["classic_sps"] > 0
+    assert type(bench.classic_dataset(train=False, dataset="fashion-mnist")).__name__ == "FashionMNIST"
+
+
 def test_time_to_99_ratio_and_its_lower_bound(monkeypatch):
     suite = {"suite_s": 10.0, "suite_test_acc": 0.991, "suite_reached": True, "suite_epochs": 1, "suite_recipe": {}}
     monkeypatch.setattr(bench, "suite_time_to_99", lambda device, seed=0: suite)
@@ -88,6 +97,7 @@ def test_examples_net_is_pytorch_examples_net():
     (["--examples-budget", "-5"], "must be a positive number"),
     (["--models", "VGG"], "invalid choice"),
     (["--threads", "0"], "must be a positive integer"),
+    (["--dataset", "fashion-mnist"], "the time-to-99% race is for MNIST only: add --quick"),
 ])
 def test_bad_values_are_one_line_usage_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as e:

@@ -1,15 +1,21 @@
 import pytest
 import torch
 
-from dataloader import (MD5, N_TRAIN, N_VAL, batches, load_mnist, md5sum, prepare_raw,
-                        split_indices)
+from dataloader import DATASETS, batches, load_splits, md5sum, prepare_raw, split_indices
+
+MNIST = DATASETS["mnist"]
+MD5, N_TRAIN, N_VAL = MNIST.md5, MNIST.n_train, MNIST.n_val
 
 
-def test_extracted_files_match_published_md5():
-    prepare_raw()
-    from dataloader import DATA_ROOT
-    for name, md5 in MD5.items():
-        assert md5sum(DATA_ROOT / "MNIST" / "raw" / name) == md5
+def load_mnist(device: str, subset: int | None = None):
+    return load_splits("mnist", device, subset)
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_extracted_files_match_published_md5(name):
+    prepare_raw(dataset=name)
+    for file, md5 in DATASETS[name].md5.items():
+        assert md5sum(DATASETS[name].raw() / file) == md5
 
 
 def test_split_shapes_sizes_and_normalization():
@@ -24,10 +30,10 @@ def test_split_shapes_sizes_and_normalization():
 
 
 def test_split_is_disjoint_complete_and_fixed():
-    train_idx, val_idx = split_indices()
+    train_idx, val_idx = split_indices(N_TRAIN + N_VAL, N_VAL)
     assert len(train_idx) == N_TRAIN and len(val_idx) == N_VAL
     assert len(set(train_idx.tolist()) | set(val_idx.tolist())) == 60_000
-    again_train, again_val = split_indices()
+    again_train, again_val = split_indices(N_TRAIN + N_VAL, N_VAL)
     assert torch.equal(train_idx, again_train) and torch.equal(val_idx, again_val)
 
 

@@ -5,7 +5,9 @@ import os
 import pytest
 
 from conftest import run_cli, run_dir_of
-from dataloader import MD5, DataError, md5sum, prepare_raw
+from dataloader import DATASETS, DataError, md5sum, prepare_raw
+
+MD5 = DATASETS["mnist"].md5
 
 TINY_RUN = ["run.py", "--model", "MLP", "--epochs", "1", "--seeds", "1", "--subset", "500", "--device", "cpu",
             "--no-plot", "--quiet"]
