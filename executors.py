@@ -7,19 +7,61 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from utils import GIT_COMMIT_ENV, ROOT, UsageError, git_commit
+from utils import GIT_COMMIT_ENV, ROOT, UsageError, git_commit, usable_cpus
 
 
 # ---- executors ---------------------------------------------------------------------------------
 
 def threads_per_job(jobs: int) -> int:
-    return max(1, (os.cpu_count() or 1) // jobs)
+    """Torch threads for each of `jobs` runs at once: the CPUs this process may use, shared out."""
+    return max(1, usable_cpus()[0] // jobs)
 
 
-def _init_worker(threads: int) -> None:
+EXIT_STOPPED = 75  # a worker's exit code when its pool stopped it (SIGTERM): not a death of its own
+
+
+def _init_worker(threads: int, parent: int, started) -> None:
     import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it terminates us
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops us
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(EXIT_STOPPED))
+    _die_with_parent(parent)
     torch.set_num_threads(threads)
+    global _STARTED
+    _STARTED = started
+
+
+def _die_with_parent(parent: int) -> None:
+    """Never outlive the parent, even when it is SIGKILLed (a killed terminal, the OOM killer, a scheduler).
+
+    Linux: the kernel sends us SIGKILL when the parent dies (PR_SET_PDEATHSIG). Elsewhere a daemon
+    thread notices that we were reparented and exits.
+    """
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the call above: nobody would signal us
+            os._exit(1)
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="watch-parent").start()
+
+
+_STARTED = None  # the queue on which a worker says which task it starts (set by _init_worker)
+
+
+def _run_one(fn: Callable, i: int, task: Any) -> Any:
+    _STARTED.put((os.getpid(), i))  # synchronous: written before the task starts, so a death after it is known
+    return fn(task)
 
 
 def run_serial(fn: Callable, tasks: list, on_done: Callable | None = None) -> list:
@@ -31,39 +73,94 @@ def run_serial(fn: Callable, tasks: list, on_done: Callable | None = None) -> li
     return results
 
 
-def _indexed(fn_and_item: tuple) -> tuple:
-    fn, i, task = fn_and_item
-    return i, fn(task)
+def run_processes(fn: Callable, tasks: list, jobs: int, threads: int, on_done: Callable | None = None, *,
+                  failed: Callable[[Any, str], Any]) -> list:
+    """Run fn(task) in `jobs` spawned processes with `threads` torch threads each; results in task order.
 
-
-def run_processes(fn: Callable, tasks: list, jobs: int, threads: int,
-                  on_done: Callable | None = None) -> list:
-    """Run fn(task) in `jobs` spawned processes with `threads` torch threads each; results in task order."""
-    import multiprocessing as mp
-
+    A worker that dies (killed, out of memory) breaks its pool: the run it held gets failed(task, why)
+    as its result, and a fresh pool runs the tasks not yet done. Workers die with this process.
+    """
     results: list = [None] * len(tasks)
-    pool = mp.get_context("spawn").Pool(jobs, initializer=_init_worker, initargs=(threads,))
+    todo = list(range(len(tasks)))
+    while todo:
+        lost = _run_pool(fn, tasks, todo, jobs, threads, results, on_done)
+        for i, why in lost.items():
+            results[i] = failed(tasks[i], why)
+            if on_done:
+                on_done(tasks[i], results[i])
+        left = [i for i in todo if results[i] is None]
+        if len(left) == len(todo):  # no progress: the workers cannot start at all; never loop forever
+            for i in left:
+                results[i] = failed(tasks[i], "no worker process could run it (they died on start)")
+                if on_done:
+                    on_done(tasks[i], results[i])
+            left = []
+        todo = left
+    return results
+
+
+def _run_pool(fn: Callable, tasks: list, todo: list[int], jobs: int, threads: int, results: list,
+              on_done: Callable | None) -> dict[int, str]:
+    """Run tasks[todo] in one process pool until all are done or a worker dies: {task index: why it was lost}."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = mp.get_context("spawn")
+    started = ctx.SimpleQueue()
+    pool = ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx, initializer=_init_worker,
+                               initargs=(threads, os.getpid(), started))
+    futures = {pool.submit(_run_one, fn, i, tasks[i]): i for i in todo}
+    workers = dict(getattr(pool, "_processes", None) or {})  # pid -> Process: every worker is started by now
     try:
-        for i, result in pool.imap_unordered(_indexed, [(fn, i, t) for i, t in enumerate(tasks)]):
+        for future in as_completed(futures):
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                break
+            i = futures[future]
             results[i] = result
             if on_done:
                 on_done(tasks[i], result)
-        pool.close()
-    except BaseException:
-        pool.terminate()  # unfinished runs keep no result.json, so the next invocation redoes them
+    except BaseException:  # Ctrl-C, SIGTERM, a full disk: stop every worker; unfinished runs keep no result.json
+        for process in workers.values():
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
         raise
-    finally:
-        pool.join()
-    return results
+    pool.shutdown(wait=True)  # after a break, this waits until every worker has exited
+    return _lost_runs(started, workers, results)
+
+
+def _lost_runs(started, workers: dict, results: list) -> dict[int, str]:
+    """{task index: why} for each run whose worker died of its own accord while holding it."""
+    import signal
+
+    held: dict[int, int] = {}  # pid -> the last task it started
+    while not started.empty():
+        pid, i = started.get()
+        held[pid] = i
+    in_flight = {pid: i for pid, i in held.items() if results[i] is None}
+    lost = {}
+    for pid, i in in_flight.items():
+        process = workers.get(pid)
+        code = process.exitcode if process is not None else None
+        if process is not None and code in (0, EXIT_STOPPED):
+            continue  # stopped by its pool because another worker died: run again in the next pool
+        if code is not None and code < 0:
+            how = f"killed by {signal.Signals(-code).name}" if -code in signal.valid_signals() else f"signal {-code}"
+        else:
+            how = f"exit code {code}" if code is not None else "its exit status is unknown"
+        lost[i] = f"its worker process (pid {pid}) died, {how}; rerun the same command to redo this run"
+    return lost
 
 
 # ---- Ray --------------------------------------------------------------------------------------
 
 RAY_INSTALL = "pip install -r requirements-ray.txt"
-# Kept out of the code shipped to Ray workers: runs, figures, caches and the extracted MNIST files.
-# The four data/MNIST/raw/*.gz (11 MB) do travel, so a worker needs no shared data directory.
+# Kept out of the code shipped to Ray workers: runs, figures, caches and every dataset's extracted files.
+# The .gz files in data/*/raw (MNIST 11 MB, Fashion-MNIST 30 MB) do travel: a worker needs no shared data folder.
 RAY_EXCLUDES = ["logs/", "runs/", "result/", ".git", "*.pt", "__pycache__/", ".pytest_cache/", ".venv/",
-                "venv/", "data/MNIST/raw/*-ubyte", "data/MNIST/raw/*.tmp*", "data/MNIST/processed/"]
+                "venv/", "data/*/raw/*-ubyte", "data/*/raw/*.tmp*", "data/*/processed/"]
 
 
 def require_ray() -> None:
@@ -96,7 +193,7 @@ def connect_ray(address: str | None = None, num_cpus: int | None = None,
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS")
-    where = {"address": address} if address else {"num_cpus": num_cpus or os.cpu_count(), "include_dashboard": False}
+    where = {"address": address} if address else {"num_cpus": num_cpus or usable_cpus()[0], "include_dashboard": False}
     try:
         ray.init(runtime_env=ray_runtime_env(keep_out), logging_level="WARNING", **where)
     except (ConnectionError, ValueError) as e:  # no cluster there, a malformed address, or too much to ship

@@ -20,17 +20,19 @@ from typing import Callable
 
 import torch
 
-from dataloader import N_TEST, N_TRAIN, N_VAL, DataError, prepare_raw
+from dataloader import DATASETS, DataError, get_dataset, prepare_raw
 from executors import require_ray, run_processes, run_ray, run_serial, threads_per_job
 from model import MODELS, build_model
-from studies import (MANIFEST, RUN_STUDIES, STUDY_RECIPES, Spec, Study, grid_spec, lr_rule, recipe_summary,
+from studies import (MANIFEST, RUN_STUDIES, STUDY_DATASETS, STUDY_RECIPES, Spec, Study, grid_spec, lr_rule, recipe_summary,
                      reference_map)
-from train import (DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, RECIPES, SCHEDULES, config_dir, failed_result,
-                   make_config, make_optimizer, recipe_values, run_path, run_task, stored_result)
+from runstore import code_digest, config_dir, failed_result, run_path, run_task, stored_result
+from train import (DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, RECIPES, SCHEDULES, make_config, make_optimizer,
+                   recipe_values, train_step)
 from utils import (DEVICES, Parser, UsageError, check_writable, disk_full_message, is_disk_full, non_negative_float,
-                   pick_device, positive_float, positive_int, remove_stale_temps, write_hparams_config, write_json)
+                   pick_device, positive_float, positive_int, remove_stale_temps, usable_cpus, write_hparams_config,
+                   write_json)
 
-SEEDS = 3  # with the quick recipe, `python run.py` ends within 10 minutes on 2 CPU cores
+SEEDS = 5  # with the quick recipe, `python run.py` (25 runs) ends within 10 minutes on 2 CPU cores
 STUDIES = RUN_STUDIES
 
 
@@ -58,8 +60,9 @@ def gpu_amount(text: str) -> float:
 
 def subset_size(text: str) -> int:
     value = positive_int(text)
-    if value > N_TRAIN:
-        raise argparse.ArgumentTypeError(f"the training split has {N_TRAIN} images, got {value}")
+    n_train = max(d.n_train for d in DATASETS.values())  # the chosen dataset's own bound: load_splits
+    if value > n_train:
+        raise argparse.ArgumentTypeError(f"the training split has {n_train} images, got {value}")
     return value
 
 
@@ -68,6 +71,8 @@ def build_parser(prog: str, description: str, studies: dict[str, Study], default
     p.add_argument("--study", choices=[*studies, "all"],
                    help=f"which comparison to run; 'all' runs every study of this script but lecun98 "
                         f"(default: {default_study})")
+    p.add_argument("--dataset", default=DEFAULT_CONFIG["dataset"], choices=list(DATASETS),
+                   help="the images to train and test on (MNIST digits or Fashion-MNIST clothing)")
     p.add_argument("--model", choices=list(MODELS),
                    help="train this one network (a study named after it); with --grid, the grid's network")
     p.add_argument("--grid", nargs="+", metavar="KEY=V1,V2",
@@ -122,8 +127,9 @@ def backend_device(args) -> torch.device | str:
     if args.device == "cuda" and args.gpus_per_run == 0:
         raise UsageError("--device cuda on Ray needs --gpus-per-run above 0 (runs see only the GPUs they reserve)")
     if not (args.ray_address or os.environ.get("RAY_ADDRESS")):  # a local instance: its size is known
-        if args.cpus_per_run > (os.cpu_count() or 1):
-            raise UsageError(f"--cpus-per-run {args.cpus_per_run:g} is more than this machine's {os.cpu_count()} CPUs")
+        cpus = usable_cpus()[0]
+        if args.cpus_per_run > cpus:
+            raise UsageError(f"--cpus-per-run {args.cpus_per_run:g} is more than the {cpus} CPUs this process may use")
         if args.gpus_per_run > torch.cuda.device_count():
             raise UsageError(f"--gpus-per-run {args.gpus_per_run:g} is more than this machine's "
                              f"{torch.cuda.device_count()} GPUs")
@@ -137,7 +143,7 @@ RECIPE_FLAGS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "sche
 
 def expand(study: str, spec: Spec, args) -> list[dict]:
     """Configs for every (config, seed) of a study: the recipe's values, then explicit flags, then the study's own."""
-    common = {"study": study, "subset": args.subset, "device": args.device, "amp": args.amp,
+    common = {"study": study, "dataset": args.dataset, "subset": args.subset, "device": args.device, "amp": args.amp,
               "channels_last": args.channels_last, "deterministic": args.deterministic}
     flags = {k: getattr(args, k) for k in RECIPE_FLAGS if getattr(args, k) is not None}
     if "optimizer" in flags and "lr" not in flags:  # another optimizer: its own default rate, not the recipe's
@@ -153,11 +159,18 @@ def expand(study: str, spec: Spec, args) -> list[dict]:
     return configs
 
 
+def is_folder_name(name: str) -> bool:
+    """True when `name` names one directory inside --logdir: nothing that climbs out or nests."""
+    return bool(name) and name not in (".", "..") and not any(sep in name for sep in ("/", "\\", os.sep))
+
+
 def selected_studies(args, studies: dict[str, Study], default_study: str = "base") -> dict[str, Spec]:
     """{study name: its spec}; UsageError for a bad --grid or conflicting flags."""
     if args.grid:
         if args.study:
             raise UsageError("--grid is a study of its own: give it a --name, not --study")
+        if args.name is not None and not is_folder_name(args.name):
+            raise UsageError(f"--name '{args.name}' must be one folder name: no path separator, not '.' or '..'")
         name, spec = grid_spec(args.grid, args.model, args.name)
         return {name: spec}
     if args.name:
@@ -167,8 +180,12 @@ def selected_studies(args, studies: dict[str, Study], default_study: str = "base
             raise UsageError("--model trains one network as a study of its own: drop --study")
         return {args.model: [(args.model, {"model": args.model})]}
     study = args.study or default_study
-    # `all`: every study of the default recipe; lecun98 (a converged reproduction) runs on its own
-    names = [s for s in studies if s not in STUDY_RECIPES] if study == "all" else [study]
+    if study in STUDY_DATASETS and args.dataset not in STUDY_DATASETS[study]:
+        raise UsageError(f"--study {study} is for {', '.join(get_dataset(d).title for d in STUDY_DATASETS[study])} "
+                         f"only, not {get_dataset(args.dataset).title}")
+    # `all`: every study of the default recipe that fits the dataset; lecun98 (a converged reproduction) runs on its own
+    names = ([s for s in studies if s not in STUDY_RECIPES and args.dataset in STUDY_DATASETS.get(s, [args.dataset])]
+             if study == "all" else [study])
     return {name: studies[name](args) for name in names}
 
 
@@ -177,7 +194,7 @@ def default_jobs(device: torch.device | str, n_tasks: int) -> int:
     than one 2-thread process (docs/performance.md). One on a GPU, which a single run already fills."""
     if not isinstance(device, torch.device) or device.type != "cpu":
         return 1
-    return max(1, min(os.cpu_count() or 1, n_tasks))
+    return max(1, min(usable_cpus()[0], n_tasks))
 
 
 def worker_threads(args) -> int:
@@ -187,18 +204,16 @@ def worker_threads(args) -> int:
 
 def seconds_per_sample(config: dict, device: torch.device) -> float:
     """Training time per image of config's network and optimizer: the fastest of a few timed steps."""
-    model = build_model(config["model"], **config["model_args"]).to(device)
+    dataset = get_dataset(config["dataset"])
+    model = build_model(config["model"], dataset.image_shape, dataset.n_classes, **config["model_args"]).to(device)
     optimizer = make_optimizer(config["optimizer"], model.parameters(), config["lr"], config["weight_decay"])
-    x = torch.randn(config["batch_size"], 1, 28, 28, device=device)
-    y = torch.randint(0, 10, (config["batch_size"],), device=device)
+    x = torch.randn(config["batch_size"], *dataset.image_shape, device=device)
+    y = torch.randint(0, dataset.n_classes, (config["batch_size"],), device=device)
     times = []
     for _ in range(10):
         t0 = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        optimizer.step()
-        with torch.no_grad():
-            float(model(x[:1]).sum())  # a sync, so that GPU time is counted
+        loss, _ = train_step(model, optimizer, x, y, config["amp"])
+        loss.item()  # a sync, so that GPU time is counted
         times.append(time.perf_counter() - t0)
     return min(times[2:]) / config["batch_size"]  # the first steps warm caches and allocators up
 
@@ -217,12 +232,13 @@ def estimate_seconds(configs: list[dict], device: torch.device, jobs: int, evals
         torch.set_num_threads(threads)
     try:
         for c in configs:
-            key = repr((c["model"], c["model_args"], c["batch_size"], c["optimizer"]))
+            key = repr((c["model"], c["model_args"], c["batch_size"], c["optimizer"], c["dataset"]))
             if key not in per_sample:
                 per_sample[key] = seconds_per_sample(c, device)
-            n_train = c["subset"] or N_TRAIN
+            dataset = get_dataset(c["dataset"])
+            n_train = c["subset"] or dataset.n_train
             # evaluation costs about a third of a training step per image: val several times an epoch, test once
-            n_eval = c["epochs"] * evals_per_epoch * N_VAL + N_TEST
+            n_eval = c["epochs"] * evals_per_epoch * dataset.n_val + dataset.n_test
             durations.append(per_sample[key] * (c["epochs"] * n_train + n_eval / 3) + 1.0)  # +1 s: setup, files
     finally:
         torch.set_num_threads(before)
@@ -236,18 +252,19 @@ def estimate_seconds(configs: list[dict], device: torch.device, jobs: int, evals
 def plan(studies: dict[str, Spec], args) -> tuple[list[dict], list[dict]]:
     """(tasks to train, finished results reused); writes each study's HParams config and manifest."""
     tasks, finished = [], []
+    code = code_digest()  # the training code's identity: a finished run of other code is never reused
     for study, spec in studies.items():
         configs = expand(study, spec, args)
         if not args.dry_run:
             write_hparams_config(Path(args.logdir) / study, configs)
             write_manifest(Path(args.logdir) / study, configs, args)
         for config in configs:
-            directory = run_path(args.logdir, config)
-            done = None if args.force else stored_result(directory, config)
+            directory = run_path(args.logdir, config, code)
+            done = None if args.force else stored_result(directory, config, code)
             if done:
                 finished.append(done)
             else:
-                tasks.append({"config": config, "run_dir": str(directory), "force": args.force,
+                tasks.append({"config": config, "run_dir": str(directory), "force": args.force, "code_digest": code,
                               "quiet": args.quiet, "evals_per_epoch": args.evals_per_epoch})
     return tasks, finished
 
@@ -266,7 +283,7 @@ def write_manifest(study_dir: Path, configs: list[dict], args) -> None:
     write_json(study_dir / MANIFEST, {
         "study": study_dir.name, "configs": {name: config_dir(first[name]) for name in names},
         "references": references, "seeds": sorted({c["seed"] for c in configs}),
-        "command": args.command,
+        "command": args.command, "code_digest": code_digest(),
         "written": datetime.now(timezone.utc).isoformat(timespec="seconds")})
 
 
@@ -283,6 +300,10 @@ def print_plan(studies: dict[str, Spec], tasks: list[dict], finished: list[dict]
         print(f"batch_size study: {lr_rule(args)}")
     if "speed" in studies:
         print("speed study: its recipe sets epochs, batch size, optimizer, lr and schedule; those flags do not apply")
+    if isinstance(device, torch.device) and device.type == "cpu":
+        cpus, how = usable_cpus()
+        print(f"cpus: {cpus} usable ({how}): --jobs {args.jobs}, {worker_threads(args)} torch "
+              f"thread{'s' if worker_threads(args) > 1 else ''} each")
     if tasks and args.backend == "local":  # Ray's workers are not this machine
         estimate = estimate_seconds([t["config"] for t in tasks], device, args.jobs, args.evals_per_epoch,
                                     worker_threads(args))
@@ -319,7 +340,7 @@ def execute(tasks: list[dict], args) -> list[dict]:
             for t in tasks:
                 t["log"] = bar.write
             return run_serial(run_task, tasks, on_done)
-        return run_processes(run_task, tasks, args.jobs, worker_threads(args), on_done)
+        return run_processes(run_task, tasks, args.jobs, worker_threads(args), on_done, failed=failed_result)
     finally:
         for t in tasks:
             t.pop("log", None)
@@ -380,7 +401,7 @@ def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, def
     except (UsageError, ValueError) as e:
         parser.error(str(e))
     try:
-        prepare_raw()  # a data problem is reported once, before any run starts
+        prepare_raw(dataset=args.dataset)  # a data problem is reported once, before any run starts
     except DataError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
@@ -400,8 +421,8 @@ def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, def
         return 1
     if args.backend == "local":
         args.jobs = args.jobs or default_jobs(device, len(tasks))
-        if args.threads and args.jobs == 1:
-            torch.set_num_threads(args.threads)
+        if args.jobs == 1 and (args.threads or device.type == "cpu"):  # torch's own default counts the host's cores
+            torch.set_num_threads(worker_threads(args))
     print_plan(selected, tasks, finished, args, device)
     if args.dry_run:
         return 0

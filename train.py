@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import math
 import os
 import platform
@@ -16,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dataloader import batches, epoch_order, load_mnist, to_channels_last
+from dataloader import DEFAULT_DATASET, batches, epoch_order, get_dataset, load_splits, to_channels_last
 from evaluate import evaluate
 from model import build_model, count_parameters, named_layers
 from utils import (git_commit, keep_freed_memory, pick_device, read_json, save_checkpoint, save_predictions,
@@ -40,10 +39,11 @@ DEFAULT_CONFIG: dict = {
     "study": "single", "name": "Net", "seed": 0,
     "model": "Net", "model_args": {},
     "optimizer": "adam", "lr": None,  # None: the optimizer's default from OPTIMIZERS
-    "weight_decay": None,  # None: the optimizer's own (OPTIMIZERS: 0.01 for adamw, else 0)
+    "weight_decay": None,  # None: the recipe's for this optimizer (RECIPE_WEIGHT_DECAY), else the optimizer's own
     "batch_size": 64, "epochs": 1, "schedule": "none", "recipe": "quick",
     "subset": None, "device": "auto",
     "deterministic": False, "amp": False, "channels_last": False,
+    "dataset": DEFAULT_DATASET,  # a dataloader.DATASETS name; part of the run's identity like every key
 }
 # The `speed` study's recipe (run.py, bench.py): 99% test accuracy in one epoch, chosen on val accuracy.
 SPEED_RECIPE: dict = {"model": "SpeedNet", "model_args": {}, "optimizer": "adam", "lr": 0.01, "weight_decay": None,
@@ -55,7 +55,11 @@ SPEED_RECIPE: dict = {"model": "SpeedNet", "model_args": {}, "optimizer": "adam"
 QUICK_RECIPE: dict = {"epochs": 2, "batch_size": 64, "optimizer": "adam", "lr": None, "schedule": "none",
                       "weight_decay": None}
 FULL_RECIPE: dict = {"epochs": 12, "batch_size": 128, "optimizer": "adamw", "lr": 0.003, "schedule": "onecycle",
-                     "weight_decay": 0.05}
+                     "weight_decay": None}
+# A recipe's weight decay belongs to its optimizer: 0.05 is usual for AdamW's decoupled decay, but as
+# the coupled L2 term of SGD, RMSprop or Adam it is about 100x the usual value. Every other optimizer
+# keeps its own default (0 but AdamW's 0.01) unless --weight-decay is given.
+RECIPE_WEIGHT_DECAY: dict[str, dict[str, float]] = {"full": {"adamw": 0.05}}
 FULL_BY_MODEL: dict[str, dict] = {  # networks whose converged recipe differs from FULL_RECIPE
     "MLPNet": {"epochs": 20}, "MLP": {"epochs": 20}, "LeNet": {"epochs": 15},
 }
@@ -90,31 +94,15 @@ def make_config(**overrides) -> dict:
         raise ValueError(f"unknown schedule '{config['schedule']}'; valid: {', '.join(SCHEDULES)}")
     if config["lr"] is None:
         config["lr"] = OPTIMIZERS[config["optimizer"]][1]
+    if config["weight_decay"] is None:  # resolved, so config.json and HParams show the value the run used
+        config["weight_decay"] = weight_decay_of(config["recipe"], config["optimizer"])
     return config
 
 
-IDENTITY_EXCLUDES = ("study", "name", "seed")  # the run directory's path already says these
-
-
-def config_id(config: dict) -> str:
-    """8 hex digits naming a config's training settings (everything but study, name and seed).
-
-    Only values that differ from DEFAULT_CONFIG count, so a key added to DEFAULT_CONFIG later with
-    the old behaviour as its default keeps every existing run's identity.
-    """
-    config = make_config(**config)
-    distinct = {k: v for k, v in config.items() if k not in IDENTITY_EXCLUDES and DEFAULT_CONFIG.get(k) != v}
-    return hashlib.sha256(json.dumps(distinct, sort_keys=True).encode()).hexdigest()[:8]
-
-
-def config_dir(config: dict) -> str:
-    """`<name>-<config_id>`: readable in TensorBoard, and unique per distinct config."""
-    return f"{config['name']}-{config_id(config)}"
-
-
-def run_path(logdir: str | Path, config: dict) -> Path:
-    """logs/<study>/<name>-<id>/seed<k>/: a run of another config never shares it."""
-    return Path(logdir) / config["study"] / config_dir(config) / f"seed{config['seed']}"
+def weight_decay_of(recipe: str, optimizer: str) -> float:
+    """The weight decay `optimizer` trains with under `recipe` when none is given."""
+    own = OPTIMIZERS[optimizer][2].get("weight_decay", 0.0)
+    return RECIPE_WEIGHT_DECAY.get(recipe, {}).get(optimizer, own)
 
 
 def digest(tensors) -> str:
@@ -144,10 +132,15 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float | None = No
 
 
 def make_scheduler(name: str, optimizer, lr: float, epochs: int, steps_per_epoch: int):
-    """(scheduler, steps it per batch?) or (None, False)."""
+    """(scheduler, steps it per batch?) or (None, False).
+
+    One-cycle cycles momentum (or Adam's beta1) against the rate only where the optimizer has one:
+    plain SGD, RMSprop without momentum, Adagrad and Adadelta keep their update rule.
+    """
     if name == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs,
-                                                   steps_per_epoch=steps_per_epoch), True
+        has_momentum = optimizer.defaults.get("momentum", 0) > 0 or "betas" in optimizer.defaults
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                                                   cycle_momentum=has_momentum), True
     if name == "step":  # pytorch/examples mnist: x0.7 per epoch
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7), False
     return None, False
@@ -165,6 +158,24 @@ def eval_points(n_steps: int, evals: int) -> set[int]:
     return {math.ceil(k * n_steps / evals) for k in range(1, evals + 1)} if evals > 0 else set()
 
 
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
+               amp: bool = False, before_update: Callable[[], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimization step on a batch: (its loss, its logits), left on the device (no host sync).
+
+    The one step that train_epoch runs and that run.py's time estimate and bench.py time.
+    `before_update` runs between the backward pass and the update, while the gradients are there.
+    """
+    with torch.autocast(xb.device.type, dtype=torch.bfloat16) if amp else nullcontext():
+        logits = model(xb)
+    loss = F.cross_entropy(logits.float(), yb)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if before_update:
+        before_update()
+    optimizer.step()
+    return loss, logits
+
+
 def train_epoch(model, optimizer, scheduler, per_batch, layers, x, y, batch_size, generator, amp,
                 evals: int = 0, on_eval: Callable[[int], None] | None = None) -> dict:
     """One pass over (x, y). Losses and counts stay on the device; a sync every CHECK_EVERY steps.
@@ -177,18 +188,15 @@ def train_epoch(model, optimizer, scheduler, per_batch, layers, x, y, batch_size
     correct = torch.zeros((), dtype=torch.long, device=x.device)
     norm_sum = torch.zeros(len(layers), device=x.device)
     n_norms = 0
-    autocast = torch.autocast(x.device.type, dtype=torch.bfloat16) if amp else nullcontext()
+
+    def add_grad_norms() -> None:
+        nonlocal n_norms
+        norm_sum.add_(grad_norms(layers))
+        n_norms += 1
+
     model.train()
     for step, (xb, yb) in enumerate(batches(x, y, batch_size, generator)):
-        with autocast:
-            logits = model(xb)
-        loss = F.cross_entropy(logits.float(), yb)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if step % GRAD_EVERY == 0:
-            norm_sum += grad_norms(layers)
-            n_norms += 1
-        optimizer.step()
+        loss, logits = train_step(model, optimizer, xb, yb, amp, add_grad_norms if step % GRAD_EVERY == 0 else None)
         if per_batch:
             scheduler.step()
         step_losses[step] = loss.detach()
@@ -221,8 +229,11 @@ def set_determinism(deterministic: bool, device: torch.device) -> None:
 
 
 def train_run(config: dict, run_dir: str | Path | None = None, log: Callable[[str], None] | None = None,
-              evals_per_epoch: int = EVALS_PER_EPOCH) -> dict:
+              evals_per_epoch: int = EVALS_PER_EPOCH, identity: dict | None = None) -> dict:
     """Train one network as `config` says; with `run_dir`, write the run store there (result.json last).
+
+    `identity` (runstore.identity): the config id and code digest recorded in config.json and
+    result.json, and the HParams trial that groups the seeds of one config.
 
     Common random numbers: with seed k, every config sees the same batch order (a generator seeded
     with k, one permutation per epoch), and configs whose parameters have the same shapes start from
@@ -233,9 +244,10 @@ def train_run(config: dict, run_dir: str | Path | None = None, log: Callable[[st
     device = pick_device(config["device"])
     set_determinism(config["deterministic"], device)
     keep_freed_memory()
-    data = load_mnist(device, config["subset"])
+    dataset = get_dataset(config["dataset"])
+    data = load_splits(dataset.name, device, config["subset"])
     seed_everything(config["seed"])
-    model = build_model(config["model"], **config["model_args"]).to(device)
+    model = build_model(config["model"], dataset.image_shape, dataset.n_classes, **config["model_args"]).to(device)
     shared = {"seed": config["seed"], "init_digest": digest(model.state_dict().values()),
               "batch_order_digest": digest([epoch_order(len(data.train_x),
                                                         torch.Generator().manual_seed(config["seed"]))])}
@@ -247,6 +259,7 @@ def train_run(config: dict, run_dir: str | Path | None = None, log: Callable[[st
     steps_per_epoch = math.ceil(len(data.train_x) / config["batch_size"])
     scheduler, per_batch = make_scheduler(config["schedule"], optimizer, config["lr"], config["epochs"], steps_per_epoch)
     generator = torch.Generator().manual_seed(config["seed"])
+    ids = {k: v for k, v in (identity or {}).items() if k != "trial"}  # config_id, code_digest
     meta = {"torch_version": torch.__version__, "device": str(device), "git_commit": git_commit(),
             "host": platform.node()}
 
@@ -255,9 +268,9 @@ def train_run(config: dict, run_dir: str | Path | None = None, log: Callable[[st
         from torch.utils.tensorboard import SummaryWriter
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "config.json", {"config": config, **meta})
+        write_json(run_dir / "config.json", {"config": config, **ids, **meta})
         writer = SummaryWriter(str(run_dir))
-        write_run_hparams(writer, config, config_dir(config))
+        write_run_hparams(writer, config, (identity or {}).get("trial", config["name"]))
 
     history, val_curve, status, step, train_seconds = [], [], "ok", 0, 0.0
 
@@ -311,7 +324,7 @@ def train_run(config: dict, run_dir: str | Path | None = None, log: Callable[[st
         n_samples = len(data.train_x) * len(history) if status == "ok" else step * config["batch_size"]
         result = {
             "status": status, "study": config["study"], "name": config["name"], "seed": config["seed"],
-            "config": config, "config_id": config_id(config), "epochs": len(history), "history": history,
+            "config": config, **ids, "epochs": len(history), "history": history,
             "steps_per_epoch": steps_per_epoch, "evals_per_epoch": evals_per_epoch, "val_curve": val_curve,
             "test_loss": test["loss"] if test else None, "test_acc": test["acc"] if test else None,
             "test_per_class_acc": test["per_class_acc"] if test else None,
@@ -334,89 +347,7 @@ def train_run(config: dict, run_dir: str | Path | None = None, log: Callable[[st
         if status == "ok":
             save_predictions(run_dir / PREDICTIONS, test["predictions"])
             save_checkpoint(run_dir / "model.pt", {"model": config["model"], "model_args": config["model_args"],
-                                                   "state_dict": model.state_dict(), "config": config})
+                                                   "dataset": dataset.name, "state_dict": model.state_dict(),
+                                                   "config": config})
         write_json(run_dir / "result.json", result)  # last: its presence means the run finished
     return result
-
-
-def valid_result(r: object) -> bool:
-    """A result.json whose fields the suite reads are there and of the right kind (else it is damaged)."""
-    try:
-        ok = r["status"] == "ok"
-        return (isinstance(r["name"], str) and isinstance(r["seed"], int) and isinstance(r["config"], dict)
-                and isinstance(r["history"], list) and (not ok or isinstance(r["test_acc"], float)))
-    except (KeyError, TypeError):
-        return False
-
-
-def stored_result(run_dir: Path, config: dict) -> dict | None:
-    """The finished result in run_dir when its stored config equals `config`, else None."""
-    path = Path(run_dir) / "result.json"
-    if not path.exists():
-        return None
-    try:
-        result = read_json(path)
-    except (OSError, ValueError):  # unreadable: treat as partial and redo
-        return None
-    if not valid_result(result):  # damaged: redone, never trusted
-        return None
-    try:  # defaults filled in on both sides, so a key added to DEFAULT_CONFIG later keeps old runs valid
-        same = make_config(**result["config"]) == make_config(**config)
-    except (TypeError, ValueError):
-        return None
-    return result if same else None
-
-
-def run_task(task: dict) -> dict:
-    """Train task['config'] into task['run_dir'] under a per-run lock; never raises for a failed run.
-
-    Returns the result, a finished result found on disk, {"status": "busy"} when another process
-    holds the run, or {"status": "failed", "error": ...} (with "disk_full": the path, when the disk is full).
-    A directory that holds another config's finished run is never emptied.
-    """
-    import traceback
-    from utils import LOCK_NAME, clean_dir, dir_lock, disk_full_message, is_disk_full
-
-    config, run_dir = make_config(**task["config"]), Path(task["run_dir"])
-    log = None if task.get("quiet") else task.get("log", _print_flush)
-    try:
-        with dir_lock(run_dir) as locked:
-            if not locked:
-                return {"status": "busy", "study": config["study"], "name": config["name"], "seed": config["seed"],
-                        "run_dir": str(run_dir)}
-            if done := stored_result(run_dir, config):
-                if not task.get("force"):
-                    return {**done, "skipped": True}  # another invocation finished it meanwhile
-            elif holds_other_config(run_dir, config):
-                return failed_result(task, f"{run_dir} holds a finished run of another config; left untouched")
-            clean_dir(run_dir, keep=[LOCK_NAME])  # a partial run of this config is redone from scratch
-            try:
-                return train_run(config, run_dir, log=log, evals_per_epoch=task.get("evals_per_epoch", EVALS_PER_EPOCH))
-            except Exception as e:  # one broken run must not stop the study
-                if is_disk_full(e):
-                    clean_dir(run_dir, keep=[LOCK_NAME])  # nothing half-written stays; it frees the space too
-                    return failed_result(task, disk_full_message(run_dir), disk_full=str(run_dir))
-                return failed_result(task, f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
-    except OSError as e:  # the lock file itself could not be written
-        if is_disk_full(e):
-            return failed_result(task, disk_full_message(run_dir), disk_full=str(run_dir))
-        raise
-
-
-def holds_other_config(run_dir: Path, config: dict) -> bool:
-    """True when run_dir's result.json is readable and names a config other than `config`."""
-    try:
-        return make_config(**read_json(Path(run_dir) / "result.json")["config"]) != make_config(**config)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # absent or damaged: not a finished run
-        return False
-
-
-def failed_result(task: dict, error: str, **extra) -> dict:
-    """The result of a run that did not finish: which run, and why."""
-    config = task["config"]
-    return {"status": "failed", "study": config["study"], "name": config["name"], "seed": config["seed"],
-            "run_dir": str(task["run_dir"]), "error": error, **extra}
-
-
-def _print_flush(line: str) -> None:
-    print(line, flush=True)

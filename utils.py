@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import errno
-import fcntl
 import io
 import json
 import math
@@ -47,6 +46,63 @@ def pick_device(name: str = "auto") -> torch.device:
     if not available[name]:
         raise UsageError(f"device '{name}' is not available on this machine; use --device cpu")
     return torch.device(name)
+
+
+def usable_cpus(cgroup_root: Path = Path("/sys/fs/cgroup"),
+                proc_cgroup: Path = Path("/proc/self/cgroup")) -> tuple[int, str]:
+    """(CPUs this process may use, how that was found): its affinity mask, capped by a cgroup CPU quota.
+
+    os.cpu_count() is the host's: in a container limited to 2 CPUs on a 64-core host it says 64.
+    """
+    try:
+        n, how = len(os.sched_getaffinity(0)), "the CPU affinity mask"
+    except AttributeError:  # macOS and Windows have no affinity call
+        n, how = os.cpu_count() or 1, "os.cpu_count()"
+    quota = cgroup_cpu_quota(cgroup_root, proc_cgroup)
+    if quota and quota[0] < n:
+        return quota[0], f"{n} in {how}, capped by the cgroup CPU quota ({quota[1]})"
+    return n, f"{how}" + (f"; cgroup quota {quota[1]}" if quota else "; no cgroup CPU quota")
+
+
+def cgroup_cpu_quota(root: Path, proc_cgroup: Path) -> tuple[int, str] | None:
+    """(whole CPUs, the file and its values) of the tightest CPU quota over this process's cgroup and its
+    ancestors: cgroup v2 cpu.max, v1 cpu.cfs_quota_us / cpu.cfs_period_us; None without a quota."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    found = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # v2: one unified hierarchy
+            dirs = [root / p for p in _ancestors(path)]
+            found += [q for d in dirs if (q := _read_quota(d / "cpu.max", None))]
+        elif "cpu" in controllers.split(","):
+            for mount in (root / controllers, root / "cpu", root / "cpu,cpuacct"):
+                dirs = [mount / p for p in _ancestors(path)]
+                found += [q for d in dirs if (q := _read_quota(d / "cpu.cfs_quota_us", d / "cpu.cfs_period_us"))]
+    return min(found, default=None)
+
+
+def _ancestors(path: str) -> list[str]:
+    """'/a/b' -> ['a/b', 'a', '']: a cgroup and every cgroup above it, relative to the hierarchy's root."""
+    parts = [p for p in path.strip("/").split("/") if p]
+    return ["/".join(parts[:i]) for i in range(len(parts), -1, -1)]
+
+
+def _read_quota(quota_file: Path, period_file: Path | None) -> tuple[int, str] | None:
+    try:
+        if period_file is None:  # v2 cpu.max: "<quota> <period>" or "max <period>"
+            text = quota_file.read_text().split()
+            quota, period = text[0], text[1]
+        else:
+            quota, period = quota_file.read_text().strip(), period_file.read_text().strip()
+        if quota in ("max", "-1"):
+            return None
+        cpus = max(1, int(quota) // int(period))  # whole CPUs: a thread more than the quota is throttled
+    except (OSError, ValueError, IndexError):
+        return None
+    return cpus, f"{quota_file.name} {quota}/{period}"
 
 
 GIT_COMMIT_ENV = "MNIST_SUITE_GIT_COMMIT"  # set for Ray workers, whose shipped copy has no .git
@@ -247,32 +303,9 @@ def clean_dir(path: Path, keep: Iterable[str] = ()) -> None:
             entry.unlink()
 
 
-@contextmanager
-def dir_lock(path: Path) -> Iterator[bool]:
-    """Hold an exclusive, non-blocking lock on path/.lock; yields False when another process has it.
-
-    The kernel drops the lock when its holder dies, even by SIGKILL, so no stale lock survives.
-    """
-    path.mkdir(parents=True, exist_ok=True)
-    with open(path / LOCK_NAME, "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            locked = True
-        except BlockingIOError:
-            locked = False
-        try:
-            yield locked
-        finally:
-            if locked:
-                fcntl.flock(f, fcntl.LOCK_UN)
-
-
-LOCK_NAME = ".lock"
-
-
 # ---- TensorBoard -----------------------------------------------------------------------------
 
-HPARAM_KEYS = ("recipe", "model", "optimizer", "lr", "weight_decay", "batch_size", "epochs", "schedule")  # and every model argument
+HPARAM_KEYS = ("dataset", "recipe", "model", "optimizer", "lr", "weight_decay", "batch_size", "epochs", "schedule")  # and every model argument
 METRIC_TAGS = ("test/acc", "test/loss", "val/acc", "val/loss", "train/loss_epoch")
 
 

@@ -77,7 +77,7 @@ def test_a_run_directory_holding_another_configs_finished_run_is_left_untouched(
     result.write_text(json.dumps(other))
     capsys.readouterr()
     assert run.main(argv) == 1
-    assert "holds a finished run of another config; left untouched" in capsys.readouterr().out
+    assert "holds a finished run of another config or other code; left untouched" in capsys.readouterr().out
     assert json.loads(result.read_text()) == other
 
 

@@ -11,7 +11,7 @@ from conftest import run_dir_of
 import run
 import executors
 import utils
-from train import run_task
+from runstore import run_task
 
 COMMON = ["--model", "MLP", "--seeds", "2", "--epochs", "1", "--subset", "1000", "--device", "cpu", "--no-plot",
           "--quiet", "--threads", "1"]
@@ -113,7 +113,7 @@ def test_bad_backend_values_exit_2_with_one_line(argv, expected, needs_ray, monk
 def test_the_shipped_code_leaves_runs_caches_and_extracted_data_behind(tmp_path):
     env = executors.ray_runtime_env(keep_out=[utils.ROOT / "experiments", tmp_path, utils.ROOT])
     assert env["working_dir"] == str(utils.ROOT)
-    assert {"logs/", "result/", "*.pt", "data/MNIST/raw/*-ubyte", "/experiments/"} <= set(env["excludes"])
+    assert {"logs/", "result/", "*.pt", "data/*/raw/*-ubyte", "/experiments/"} <= set(env["excludes"])
     # tmp_path lies outside the project and the project itself cannot be left out: nothing added for them
     assert len(env["excludes"]) == len(executors.RAY_EXCLUDES) + 1
     assert env["env_vars"][utils.GIT_COMMIT_ENV] == (utils.git_commit() or "")

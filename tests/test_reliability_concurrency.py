@@ -4,8 +4,7 @@ import subprocess
 import sys
 
 from conftest import ROOT
-from train import run_task
-from utils import dir_lock
+from runstore import dir_lock, run_task
 
 ARGS = ["run.py", "--model", "MLP", "--seeds", "3", "--epochs", "1", "--subset", "1000", "--device", "cpu",
         "--threads", "1", "--no-plot", "--quiet"]

@@ -179,11 +179,12 @@ def test_jobs_2_gives_the_same_runs_and_metrics_as_jobs_1(tmp_path):
         assert (a["test_acc"], a["test_loss"]) == (b["test_acc"], b["test_loss"])
 
 
-def test_the_default_plan_is_3_seeds_per_config_with_the_quick_recipe(tmp_path, capsys):
+def test_the_default_plan_is_5_seeds_per_config_with_the_quick_recipe(tmp_path, capsys):
     assert run.main(["--dry-run", "--logdir", str(tmp_path), "--resultdir", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
-    assert "plan: base: 5 configs x 3 seeds = 15 runs" in out and "recipe quick: epochs 2, batch 64" in out
-    assert out.count("would train") == 15 and not list(tmp_path.rglob("*.json"))  # a dry run writes no run
+    assert "plan: base: 5 configs x 5 seeds = 25 runs" in out and "recipe quick: epochs 2, batch 64" in out
+    assert out.count("would train") == 25 and not list(tmp_path.rglob("*.json"))  # a dry run writes no run
+    assert re.search(r"cpus: \d+ usable \(.+\): --jobs \d+, \d+ torch threads? each", out)
     assert re.search(r"estimated time: [0-9.]+ (min|s) with --jobs \d", out)
 
 
@@ -205,16 +206,26 @@ def test_the_estimate_times_each_network_once_with_the_workers_threads(monkeypat
                               threads=1) == pytest.approx(2 * seconds)
 
 
+def configs_of_optim(*argv) -> dict:
+    from studies import OPTIM_STUDIES
+    args = args_for(*argv)
+    return {c["name"]: c for c in run.expand("optim", OPTIM_STUDIES["optim"](args), args)}
+
+
 def test_recipes_set_values_and_explicit_flags_win():
     full = {c["name"]: c for c in configs_of("base", "--seeds", "1", "--recipe", "full")}
     assert (full["Net"]["optimizer"], full["Net"]["schedule"], full["Net"]["epochs"]) == ("adamw", "onecycle", 12)
     assert full["LeNet"]["epochs"] == 15 and full["MLP"]["epochs"] == 20 and full["Net"]["recipe"] == "full"
     assert run.recipe_summary(list(full.values())).startswith("recipe full: epochs varies (12, 15, 20), batch 128, "
                                                                "optimizer adamw, lr 0.003, weight decay 0.05")
+    # the recipe's weight decay is AdamW's (decoupled); every other optimizer trains without, unless told
+    full_optim = configs_of_optim("--recipe", "full")
+    assert {name: c["weight_decay"] for name, c in full_optim.items()} == {
+        name: 0.05 if name == "adamw" else 0.0 for name in full_optim}
+    assert {c["weight_decay"] for c in configs_of_optim("--recipe", "full", "--weight-decay", "0.001").values()} == {0.001}
     mine = configs_of("base", "--seeds", "1", "--recipe", "full", "--epochs", "3", "--optimizer", "sgd")
     assert {(c["epochs"], c["optimizer"], c["lr"]) for c in mine} == {(3, "sgd", 0.1)}  # sgd's own rate
     lecun = configs_of("lecun98", "--seeds", "1")
     assert {c["recipe"] for c in lecun} == {"full"} and [c["name"] for c in lecun][-1] == "LeNet-5"
-    optim = {c["name"]: c for c in run.expand("optim", __import__("studies").OPTIM_STUDIES["optim"](
-        args_for("--recipe", "full")), args_for("--recipe", "full"))}
+    optim = configs_of_optim("--recipe", "full")
     assert optim["sgd"]["lr"] == 0.1 and optim["adam"]["lr"] == 0.001  # the study's rates win over the recipe's

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The commands that made the reference results in docs/results/, in order of priority; each resumes
+# where it stopped (finished runs of the same config and code are reused), so rerun this script until it
+# ends. Wall times go to LOGROOT/times.tsv with the 1-minute load average before and after each command.
+#
+#   bash docs/results/regenerate.sh LOGROOT          # train; LOGROOT/logs holds every run
+#   python plot.py --logdir LOGROOT/logs --resultdir docs/results
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=${1:?usage: bash docs/results/regenerate.sh LOGROOT}
+logs="$root/logs"
+py=${PYTHON:-python}
+mkdir -p "$logs"
+step() {
+  local start load
+  start=$(date +%s)
+  load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")
+  echo "== $*"
+  "$py" "$@" --logdir "$logs" --no-plot --quiet
+  printf '%s\t%s s\tload %s -> %s\n' "$*" "$(( $(date +%s) - start ))" "$load" \
+    "$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")" >> "$root/times.tsv"
+}
+# 1. MNIST, quick recipe
+step run.py --study all
+step compare_optim.py
+# 2. Fashion-MNIST, quick recipe
+step run.py --dataset fashion-mnist --study base
+step run.py --dataset fashion-mnist --study activation
+step compare_optim.py --dataset fashion-mnist
+# 3. The base study trained to convergence, both datasets
+step run.py --recipe full
+step run.py --dataset fashion-mnist --recipe full
+# 4. LeCun et al. 1998's networks (MNIST, full recipe)
+step run.py --study lecun98
+# 5. If time allows: activations trained to convergence on Fashion-MNIST
+step run.py --dataset fashion-mnist --study activation --recipe full

@@ -1,0 +1,91 @@
+"""Worker processes, for real: none outlives a SIGKILLed parent, a SIGKILLed worker never hangs the study."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+ARGS = ["run.py", "--model", "MLP", "--seeds", "3", "--epochs", "2", "--subset", "2000", "--device", "cpu",
+        "--jobs", "2", "--threads", "1", "--no-plot"]
+
+
+def start(logdir: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, *ARGS, "--logdir", str(logdir), "--resultdir", str(logdir / "r")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(proc: subprocess.Popen, fragment: str) -> None:
+    """Read the study's output until a line holds `fragment`: a moment inside training."""
+    for line in proc.stdout:
+        if fragment in line:
+            return
+    raise AssertionError(f"the study ended before printing '{fragment}'")
+
+
+def state(pid: int) -> str | None:
+    """The process's state letter from /proc (Z: a zombie, dead), or None when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def workers_of(parent: int) -> list[int]:
+    """Pids of the parent's worker processes (its spawned children that are not Python's resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and "multiprocessing" in cmdline and "resource_tracker" not in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def finished(logdir: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(logdir.glob("MLP/MLP-*/seed*/result.json"))]
+
+
+def rerun(logdir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *ARGS, "--quiet", "--logdir", str(logdir), "--resultdir", str(logdir / "r")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=240)
+
+
+def test_workers_die_with_a_sigkilled_parent_and_the_rerun_completes(tmp_path):
+    proc = start(tmp_path)
+    wait_for(proc, "epoch 1/2")
+    workers = workers_of(proc.pid)
+    assert len(workers) == 2
+    proc.kill()
+    proc.wait()
+    time.sleep(3)
+    assert [pid for pid in workers if state(pid) not in (None, "Z")] == []  # no orphan trains on
+    again = rerun(tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len(finished(tmp_path)) == 3 and all(r["status"] == "ok" for r in finished(tmp_path))
+
+
+def test_a_sigkilled_worker_loses_only_its_run_and_never_hangs_the_study(tmp_path):
+    proc = start(tmp_path)
+    wait_for(proc, "epoch 1/2")
+    victim = workers_of(proc.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    lost = [line for line in out.splitlines() if line.startswith("failed:")]
+    assert len(lost) == 1 and f"pid {victim}" in lost[0] and "SIGKILL" in lost[0], out
+    assert len(finished(tmp_path)) == 2  # every other run still finished
+    again = rerun(tmp_path)
+    assert again.returncode == 0 and "1 runs trained, 2 skipped" in again.stdout, again.stdout + again.stderr
