@@ -4,22 +4,22 @@ from __future__ import annotations
 import re
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 import stats
-from studies import MANIFEST, best_rates, reference_map
-from train import valid_result
+from dataloader import DEFAULT_DATASET, Dataset, get_dataset
+from studies import MANIFEST, REFERENCES, best_rates, reference_map, traits
+from runstore import valid_result
 from utils import atomic_path, load_predictions, read_json
 
-TARGET_VAL_ACC = 0.98  # "epochs to reach 98% val accuracy"
-GRAD_STUDIES = ("activation", "depth")  # studies whose figures and findings include per-layer gradient norms
-GROWTH_STUDIES = ("depth", "width")  # studies that vary a size: their findings list accuracy by size
 CSV_COLUMNS = ["study", "config", "name", "seed", "tag", "step", "epoch", "value"]
-COMPARISON_COLUMNS = ["study", "config", "reference", "seeds", "mean_diff", "ci_low", "ci_high", "p_paired",
-                      "p_mcnemar", "p_holm", "verdict"]
+COMPARISON_COLUMNS = ["study", "config", "reference", "seeds", "mean_diff", "ci_low", "ci_high", "sim_low", "sim_high",
+                      "p_paired", "p_holm", "margin", "p_equiv_holm", "mde", "mcnemar_every_pair", "p_mcnemar_max",
+                      "verdict"]
 PROG = "plot.py"
 
 
@@ -68,11 +68,26 @@ def load_runs(study_dir: Path) -> tuple[list[dict], list[Path]]:
 
 
 def label(runs: list[dict]) -> list[dict]:
-    """Each run's `label`: its config name, or its directory where two configs of that name are shown together."""
+    """Each run's `label`: its config name; where several configs of that name are shown together, its
+    directory, with the code digest that trained it where those differ (older code, under --all-runs)."""
     dirs: dict[str, set] = {}
+    codes: dict[str, set] = {}
     for r in runs:
         dirs.setdefault(r["name"], set()).add(r["config_dir"])
-    return [{**r, "label": r["name"] if len(dirs[r["name"]]) == 1 else r["config_dir"]} for r in runs]
+        codes.setdefault(r["name"], set()).add(r.get("code_digest"))
+
+    def of(r: dict) -> str:
+        if len(dirs[r["name"]]) == 1:
+            return r["name"]
+        if len(codes[r["name"]]) > 1:
+            return f"{r['config_dir']} (code {code_name(r)})"
+        return r["config_dir"]
+    return [{**r, "label": of(r)} for r in runs]
+
+
+def code_name(run: dict) -> str:
+    """The first 8 hex digits of the code digest that trained the run ('unrecorded' for runs older than digests)."""
+    return (run.get("code_digest") or "unrecorded")[:8]
 
 
 def read_scalars(run_dir: Path) -> pd.DataFrame:
@@ -121,10 +136,20 @@ def natural_key(name: str) -> list:
     return [(0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts)]
 
 
+def run_dataset(run: dict) -> Dataset:
+    """The registry entry of the dataset a run trained on (runs from before datasets had names: the default)."""
+    return get_dataset(run.get("config", {}).get("dataset", DEFAULT_DATASET))
+
+
+def study_dataset(runs: list[dict]) -> Dataset:
+    """The dataset of a study's runs: one invocation's configs share it (the first run's, else the default)."""
+    return run_dataset(runs[0]) if runs else get_dataset(DEFAULT_DATASET)
+
+
 def epochs_to_target(run: dict) -> float | None:
-    """The first evaluation, in epochs, whose val accuracy reaches TARGET_VAL_ACC (val curve, else per epoch)."""
+    """The first evaluation, in epochs, whose val accuracy reaches its dataset's target (val curve, else per epoch)."""
     curve = run.get("val_curve") or [{"epoch": h["epoch"], "val_acc": h["val_acc"]} for h in run["history"]]
-    return next((p["epoch"] for p in curve if p["val_acc"] >= TARGET_VAL_ACC), None)
+    return next((p["epoch"] for p in curve if p["val_acc"] >= run_dataset(run).target_val_acc), None)
 
 
 def config_rows(runs: list[dict]) -> list[dict]:
@@ -148,7 +173,7 @@ def config_rows(runs: list[dict]) -> list[dict]:
 
 def focus_rows(study: str, rows: list[dict], runs: list[dict]) -> list[dict]:
     """The configs a study's figures and tests compare: in a rate sweep, each optimizer at its best rate on val."""
-    if study != "optim_sweep":
+    if not traits(study).best_rates:
         return rows
     best = {(b["optimizer"], b["lr"]) for b in best_rates(runs)}
     return [row for row in rows if (row["config"]["optimizer"], row["config"]["lr"]) in best]
@@ -167,9 +192,9 @@ def references(study: str, rows: list[dict], manifest: dict | None) -> dict[str,
 
     Where several configs share the reference's name (--all-runs), the one of the latest invocation is it.
     """
-    if study == "optim_sweep":  # each optimizer at its best rate against adam at its best rate
-        adam = next((row["name"] for row in rows if row["config"]["optimizer"] == "adam"), None)
-        return {row["name"]: adam for row in rows if adam and row["name"] != adam}
+    if traits(study).best_rates:  # rows hold each optimizer at its best rate: the reference is an optimizer
+        ref = next((row["name"] for row in rows if row["config"]["optimizer"] == REFERENCES[study][0]), None)
+        return {row["name"]: ref for row in rows if ref and row["name"] != ref}
     name_of = {row["name"]: row["runs"][0]["name"] for row in rows}
     models = {name_of[row["name"]]: row["config"]["model"] for row in rows}
     pairs = (manifest or {}).get("references") or reference_map(study, models)
@@ -188,11 +213,11 @@ def rows_dir(rows: list[dict], label: str) -> str:
     return next(row["runs"][0]["config_dir"] for row in rows if row["name"] == label)
 
 
-def test_labels() -> np.ndarray:
-    """The 10,000 test labels, in the order every run's predictions follow."""
-    from dataloader import load_mnist
+def test_labels(dataset: str = DEFAULT_DATASET) -> np.ndarray:
+    """The dataset's test labels, in the order every run's predictions follow."""
+    from dataloader import load_splits
 
-    return load_mnist("cpu", subset=1).test_y.numpy()
+    return load_splits(dataset, "cpu", subset=1).test_y.numpy()
 
 
 def predictions_of(row: dict) -> dict[int, np.ndarray]:
@@ -207,28 +232,60 @@ def predictions_of(row: dict) -> dict[int, np.ndarray]:
     return out
 
 
-def comparisons(study: str, rows: list[dict], manifest: dict | None) -> list[stats.Comparison]:
-    """Each config against its reference, paired by seed, Holm-adjusted over the study: stats.decide's verdicts."""
+def seed_status(runs: list[dict], partial: list[Path]) -> dict[str, dict[int, str]]:
+    """{config label: {seed: "ok", "diverged" or "did not finish"}} over every run of the shown configs."""
+    label_of = {r["config_dir"]: r["label"] for r in runs}
+    out: dict[str, dict[int, str]] = {}
+    for p in partial:
+        if p.parent.name in label_of:
+            out.setdefault(label_of[p.parent.name], {})[int(p.name[len("seed"):])] = "did not finish"
+    for r in runs:
+        out.setdefault(r["label"], {})[r["seed"]] = r["status"]
+    return out
+
+
+def left_out(name: str, ref: str, status: dict[str, dict[int, str]]) -> dict[int, str]:
+    """{seed: why} for the seeds either config has but the comparison cannot pair: one rule, both must have finished."""
+    mine, theirs = status.get(name, {}), status.get(ref, {})
+    out = {}
+    for seed in sorted({*mine, *theirs}):
+        why = [f"{label} {states.get(seed, 'has no run')}" for label, states in ((name, mine), (ref, theirs))
+               if states.get(seed) != "ok"]
+        if why:
+            out[seed] = " and ".join(why)
+    return out
+
+
+def study_margin(runs: list[dict], margin_pp: float | None) -> float:
+    """The study's equivalence margin (fraction): --margin where given, else the one declared for its recipe."""
+    return stats.margin_for({r["config"].get("recipe", "quick") for r in runs}, margin_pp)
+
+
+def comparisons(study: str, rows: list[dict], manifest: dict | None, runs: list[dict] | None = None,
+                partial: list[Path] | None = None, margin_pp: float | None = None) -> list[stats.Comparison]:
+    """Each config against its reference, paired by the seeds both finished, Holm over the study: stats.decide's."""
     pairs = references(study, rows, manifest)
     if not pairs:
         return []
     by_name = {row["name"]: row for row in rows}
     preds = {name: predictions_of(by_name[name]) for name in {*pairs, *pairs.values()}}
-    labels = test_labels() if any(preds.values()) else None
+    labels = test_labels(study_dataset([r for row in rows for r in row["runs"]]).name) if any(preds.values()) else None
+    runs = runs if runs is not None else [r for row in rows for r in row["runs"]]
+    status, margin = seed_status(runs, partial or []), study_margin(runs, margin_pp)
     found = []
     for name in sorted(pairs, key=lambda n: [row["name"] for row in rows].index(n)):
         ref = pairs[name]
         acc = {r["seed"]: r["test_acc"] for r in by_name[name]["runs"]}
         ref_acc = {r["seed"]: r["test_acc"] for r in by_name[ref]["runs"]}
-        found.append(stats.compare(name, ref, acc, ref_acc, preds[name], preds[ref], labels))
+        c = stats.compare(name, ref, acc, ref_acc, margin, preds[name], preds[ref], labels)
+        found.append(replace(c, left_out=left_out(name, ref, status)))
     return stats.decide(found)
 
 
 def write_comparisons(path: Path, study: str, found: list[stats.Comparison]) -> Path:
     """result/<study>_comparisons.csv: one row per comparison, accuracy differences as fractions."""
-    rows = [{"study": study, "config": c.config, "reference": c.reference, "seeds": len(c.seeds),
-             "mean_diff": c.mean_diff, "ci_low": c.ci_low, "ci_high": c.ci_high, "p_paired": c.p_paired,
-             "p_mcnemar": c.p_mcnemar, "p_holm": c.p_holm, "verdict": c.verdict} for c in found]
+    rows = [{**{k: getattr(c, k) for k in COMPARISON_COLUMNS if hasattr(c, k)}, "study": study, "seeds": len(c.seeds)}
+            for c in found]
     with atomic_path(path) as tmp:
         pd.DataFrame(rows, columns=COMPARISON_COLUMNS).to_csv(tmp, index=False)
     return path
@@ -245,22 +302,26 @@ def layer_names(tags) -> list[str]:
     return sorted(names, key=key)
 
 
-def grad_ratios(scalars: pd.DataFrame, row: dict) -> list[float]:
-    """Per run of a config: first layer's over last layer's gradient norm, each averaged over the epochs."""
-    ratios = []
+def grad_ratios(scalars: pd.DataFrame, row: dict) -> dict[int, float]:
+    """{seed: first layer's over last layer's gradient norm, each averaged over the epochs} of a config's runs."""
+    ratios = {}
     for r in row["runs"]:
         mine = scalars[(scalars["name"] == row["name"]) & (scalars["seed"] == r["seed"])]
         layers = layer_names(mine["tag"].unique())
         if len(layers) < 2:
             continue
         first, last = (mine.loc[mine["tag"] == f"grad_norm/{layer}", "value"].mean() for layer in (layers[0], layers[-1]))
-        ratios.append(first / last)
+        ratios[r["seed"]] = first / last
     return ratios
 
 
-def load_study(logdir: Path, study: str, with_scalars: bool, all_runs: bool = False) -> dict:
+def load_study(logdir: Path, study: str, with_scalars: bool, all_runs: bool = False,
+               margin_pp: float | None = None) -> dict:
     """A study's runs, rows, comparisons and scalars: the configs of its latest invocation (run.py's
-    study.json), or every config with `all_runs`; `every_scalar` (for the CSV) always holds every run."""
+    study.json), or every config with `all_runs`; `every_scalar` (for the CSV) always holds every run.
+
+    One rule for diverged runs: `scalars` (the curves) hold the same finished seeds as the rows and comparisons.
+    """
     every, partial = load_runs(logdir / study)
     manifest = read_manifest(logdir / study)
     wanted = None if all_runs or manifest is None else set(manifest["configs"].values())
@@ -271,8 +332,10 @@ def load_study(logdir: Path, study: str, with_scalars: bool, all_runs: bool = Fa
     if with_scalars:
         every_scalar = study_scalars(study, label(every))
         label_of = {r["config_dir"]: r["label"] for r in runs}
-        scalars = every_scalar[every_scalar["config"].isin(label_of)].assign(
-            name=lambda frame: frame["config"].map(label_of))
+        finished = {(r["config_dir"], r["seed"]) for r in runs if r["status"] == "ok"}
+        shown = pd.MultiIndex.from_frame(every_scalar[["config", "seed"]]).isin(list(finished))
+        scalars = every_scalar[shown].assign(name=lambda frame: frame["config"].map(label_of))
     return {"runs": runs, "partial": partial, "rows": rows, "manifest": manifest, "latest_only": wanted is not None,
-            "comparisons": comparisons(study, focus_rows(study, rows, runs), manifest),
+            "margin": study_margin(runs, margin_pp),
+            "comparisons": comparisons(study, focus_rows(study, rows, runs), manifest, runs, partial, margin_pp),
             "scalars": scalars, "every_scalar": every_scalar}

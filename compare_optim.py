@@ -10,13 +10,13 @@ import argparse
 import sys
 
 import run
-from studies import OPTIM_STUDIES, best_rates
+from studies import OPTIM_STUDIES, best_rates, traits
 
 STUDIES = OPTIM_STUDIES
 
 
 def print_best_rates(results: list[dict], args) -> None:
-    sweep = [r for r in results if r.get("study") == "optim_sweep" and "config" in r]
+    sweep = [r for r in results if traits(r.get("study") or "").best_rates and "config" in r]
     if not sweep:
         return
     print("\nlr sweep: each optimizer at its best rate on val (a fair comparison)")

@@ -19,10 +19,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis import (GRAD_STUDIES, PROG, best_run, find_studies, focus_rows, layer_names, load_study,  # noqa: E402
-                      natural_key, warn, write_comparisons)
+from analysis import (PROG, best_run, find_studies, focus_rows, layer_names, load_study, natural_key,  # noqa: E402
+                      run_dataset, study_dataset, warn, write_comparisons)
 from report import pct, write_report  # noqa: E402
-from utils import Parser, UsageError, atomic_path, check_writable, load_predictions  # noqa: E402
+from studies import traits  # noqa: E402
+from utils import Parser, UsageError, atomic_path, check_writable, load_predictions, positive_float  # noqa: E402
 
 N_MISCLASSIFIED = 32
 
@@ -59,9 +60,9 @@ def smoothed(values: pd.Series) -> pd.Series:
     return values.ewm(span=span, adjust=True).mean()
 
 
-def run_label(row: dict) -> str:
-    n = len(row["runs"])
-    return f"{row['name']} ({n} seed{'s' if n > 1 else ''})"
+def run_label(name: str, n: int) -> str:
+    """A curve's legend entry: n is the number of seeds averaged into it."""
+    return f"{name} ({n} seed{'s' if n != 1 else ''})"
 
 
 def plot_train_loss(ax, scalars: pd.DataFrame, rows: list[dict], colors) -> None:
@@ -71,10 +72,12 @@ def plot_train_loss(ax, scalars: pd.DataFrame, rows: list[dict], colors) -> None
             s = scalars[(scalars["name"] == row["name"]) & (scalars["seed"] == r["seed"])
                         & (scalars["tag"] == "train/loss")].sort_values("step")
             curves.append(pd.Series(smoothed(s["value"]).to_numpy(), index=s["epoch"].to_numpy()))
+        curves = [c for c in curves if len(c)]  # a seed whose event file is unreadable has no curve
         if not curves:
             continue
         frame = pd.concat(curves, axis=1)  # x in epochs: batch sizes with different step counts align
-        band(ax, frame.index, frame.mean(axis=1), frame.std(axis=1), colors[row["name"]], run_label(row))
+        band(ax, frame.index, frame.mean(axis=1), frame.std(axis=1), colors[row["name"]],
+             run_label(row["name"], frame.shape[1]))
     ax.set(title="train loss per step (EMA-smoothed), mean ± std", xlabel="epoch", ylabel="cross-entropy")
 
 
@@ -85,7 +88,8 @@ def plot_curve(ax, scalars: pd.DataFrame, rows: list[dict], colors, tag: str, ti
         s = scalars[(scalars["name"] == row["name"]) & (scalars["tag"] == tag)]
         g = s.groupby("epoch")["value"]
         scale = 100 if percent else 1
-        band(ax, g.mean().index, scale * g.mean(), scale * g.std(), colors[row["name"]], run_label(row))
+        band(ax, g.mean().index, scale * g.mean(), scale * g.std(), colors[row["name"]],
+             run_label(row["name"], s["seed"].nunique()))
     ax.set(title=title, xlabel="epoch", ylabel="accuracy (%)" if percent else "cross-entropy")
 
 
@@ -150,8 +154,8 @@ def plot_lr_sweep(ax, runs: list[dict], colors: dict[str, tuple]) -> None:
 
 def plot_differences(ax, found: list, colors) -> None:
     """Forest plot: each config minus its reference, mean over seeds, per-seed dots and verdict, with the
-    simultaneous 95% interval over the study's tests: the one that agrees with the Holm-corrected verdicts
-    (a `tied` config's interval always covers 0), where a plain 95% interval would look significant."""
+    simultaneous 95% interval over the study's comparisons (the one that agrees with the Holm-corrected
+    verdicts, where a plain 95% interval would look significant) and the equivalence margin dotted."""
     if not found:
         ax.axis("off")
         return
@@ -162,25 +166,25 @@ def plot_differences(ax, found: list, colors) -> None:
         ax.scatter([100 * d for d in c.diffs], [i] * len(c.diffs), color="black", s=10, zorder=3)
         ax.scatter([100 * c.mean_diff], [i], color=color, s=40, marker="D", zorder=4)
     ax.axvline(0, color="gray", linewidth=1, linestyle="--")
+    for edge in (-1, 1):
+        ax.axvline(edge * 100 * found[0].margin, color="gray", linewidth=1, linestyle=":")
     ax.set_yticks(range(len(found)), [f"{c.config} vs {c.reference}\n{verdict_label(c)}" for c in found], fontsize=8)
     ax.invert_yaxis()
-    ax.set(title="test accuracy minus the reference's (pp): mean, simultaneous\n95% CI over the study's tests "
-                 "(3+ seeds), dots: seeds", xlabel="difference (percentage points)")
+    ax.set(title=f"test accuracy minus the reference's (pp): mean, simultaneous 95% CI\nover "
+                 f"{found[0].family} comparisons, dots: seeds, dotted: ±{100 * found[0].margin:.2f} pp margin",
+           xlabel="difference (percentage points)")
 
 
 def verdict_label(c) -> str:
-    """The verdict and, for better/worse, the Holm-corrected test it rests on."""
-    if c.verdict == "tied":
-        return "tied"
-    mark = "▲" if c.verdict == "better" else "▼"
-    return f"{mark} {c.verdict} ({'t-test' if c.route == 'paired' else 'McNemar'})"
+    """The verdict with a mark: ▲ better, ▼ worse, ≈ equivalent, ? inconclusive."""
+    return f"{dict(better='▲', worse='▼', equivalent='≈', inconclusive='?')[c.verdict]} {c.verdict}"
 
 
 def plot_compare(study: str, runs: list[dict], rows: list[dict], scalars: pd.DataFrame, path: Path,
                  found: list | None = None) -> Path:
     """Curves, test accuracy, differences from the reference and wall time of a study's configs, one color per config."""
     colors = colors_for([row["name"] for row in rows])
-    sweep = study == "optim_sweep"
+    sweep = traits(study).best_rates
     fig = plt.figure(figsize=(22, 13 if sweep else 9), layout="constrained")
     grid = fig.add_gridspec(3 if sweep else 2, 4, width_ratios=[1, 1, 1, 0.55])
     axes = [fig.add_subplot(grid[i // 3, i % 3]) for i in range(6)]
@@ -203,7 +207,7 @@ def plot_compare(study: str, runs: list[dict], rows: list[dict], scalars: pd.Dat
     diverged = sorted({r["label"] for r in runs if r["status"] != "ok"}, key=natural_key)
     note = f"; diverged, not shown: {', '.join(diverged)}" if diverged else ""
     which = "each optimizer at its best rate on val" if sweep else f"{len(rows)} configs"
-    fig.suptitle(f"study {study}: {which}{note}")
+    fig.suptitle(f"study {study} on {study_dataset(runs).title}: {which}{note}")
     return save(fig, path)
 
 
@@ -241,7 +245,8 @@ def plot_grad_norms(study: str, rows: list[dict], scalars: pd.DataFrame, path: P
     profile.legend(fontsize=7)
     for ax in axes[n:]:
         ax.axis("off")
-    fig.suptitle(f"study {study}: per-layer gradient norms (mean over each epoch and over seeds)")
+    fig.suptitle(f"study {study} on {study_dataset(rows[0]['runs']).title}: per-layer gradient norms "
+                 "(mean over each epoch and over seeds)")
     return save(fig, path)
 
 
@@ -253,10 +258,11 @@ def plot_confusion(study: str, run: dict, path: Path) -> Path:
     for (i, j), v in np.ndenumerate(confusion):
         ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
                 color="white" if v > confusion.max() / 3 else "black")
-    ax.set_xticks(range(10))
-    ax.set_yticks(range(10))
-    ax.set(xlabel="predicted digit", ylabel="true digit",
-           title=f"{study}: {run['label']} seed {run['seed']}, test accuracy {pct(run['test_acc'])}")
+    dataset = run_dataset(run)
+    ax.set_xticks(range(dataset.n_classes), dataset.classes, rotation=90 if max(map(len, dataset.classes)) > 2 else 0)
+    ax.set_yticks(range(dataset.n_classes), dataset.classes)
+    ax.set(xlabel="predicted class", ylabel="true class",
+           title=f"{study} on {dataset.title}: {run['label']} seed {run['seed']}, test accuracy {pct(run['test_acc'])}")
     fig.colorbar(image, ax=ax, label="test images")
     return save(fig, path)
 
@@ -266,9 +272,10 @@ def misclassified(run: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     predictions, or for runs without them, its saved model."""
     import torch
 
-    from dataloader import MEAN, STD, load_mnist
+    from dataloader import load_splits
 
-    data = load_mnist("cpu", subset=1)  # subset=1: only the test split is needed, skip normalizing 55,000 images
+    dataset = run_dataset(run)
+    data = load_splits(dataset.name, "cpu", subset=1)  # subset=1: only the test split is needed, skip normalizing 55,000
     x, y = data.test_x, data.test_y
     if run.get("predictions"):
         pred = torch.from_numpy(load_predictions(run["run_dir"] / run["predictions"]).astype(np.int64))
@@ -280,12 +287,13 @@ def misclassified(run: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         with torch.no_grad():
             pred = torch.cat([model(x[i:i + 500]).argmax(1) for i in range(0, len(x), 500)])
     shown = (pred != y).nonzero().flatten()[:N_MISCLASSIFIED]
-    images = (x[shown, 0] * STD + MEAN).clamp(0, 1)  # undo the normalization for display
+    images = (x[shown, 0] * dataset.std + dataset.mean).clamp(0, 1)  # undo the normalization for display
     return images.numpy(), y[shown].numpy(), pred[shown].numpy()
 
 
 def plot_misclassified(study: str, run: dict, path: Path) -> Path:
     images, true, pred = misclassified(run)
+    dataset = run_dataset(run)
     confusion = np.array(run["test_confusion"])
     n_wrong = int(confusion.sum() - confusion.trace())
     ncols = 8
@@ -296,9 +304,9 @@ def plot_misclassified(study: str, run: dict, path: Path) -> Path:
         ax.axis("off")
     for ax, image, t, p in zip(axes.ravel(), images, true, pred):
         ax.imshow(image, cmap="gray_r", vmin=0, vmax=1)
-        ax.set_title(f"true {t}, pred {p}", fontsize=8, color="firebrick")
-    fig.suptitle(f"{study}: {run['label']} seed {run['seed']}: the first {len(images)} of its {n_wrong} "
-                 f"misclassified test digits")
+        ax.set_title(f"true {dataset.classes[t]}\npred {dataset.classes[p]}", fontsize=8, color="firebrick")
+    fig.suptitle(f"{study} on {dataset.title}: {run['label']} seed {run['seed']}: the first {len(images)} of its "
+                 f"{n_wrong} misclassified test {dataset.item_word}")
     return save(fig, path)
 
 
@@ -316,14 +324,14 @@ def draw(study: str, data: dict, resultdir: Path) -> list[Path]:
         return written
     focus = focus_rows(study, rows, runs)
     written.append(plot_compare(study, runs, focus, scalars, resultdir / f"compare_{study}.png", data["comparisons"]))
-    if study in GRAD_STUDIES:
+    if traits(study).gradients:
         written.append(plot_grad_norms(study, focus, scalars, resultdir / f"grad_norms_{study}.png"))
     best = best_run(focus)
     written.append(plot_confusion(study, best, resultdir / f"confusion_{study}.png"))
     try:
         written.append(plot_misclassified(study, best, resultdir / f"misclassified_{study}.png"))
-    except (OSError, ValueError, RuntimeError) as e:  # no predictions or model.pt, or MNIST missing
-        warn(f"{study}: no misclassified-digit figure ({type(e).__name__}: {e})")
+    except (OSError, ValueError, RuntimeError) as e:  # no predictions or model.pt, or the data missing
+        warn(f"{study}: no misclassified-images figure ({type(e).__name__}: {e})")
     return written
 
 
@@ -336,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resultdir", default="result", help="where the CSVs, figures and REPORT.md go")
     parser.add_argument("--all-runs", action="store_true",
                         help="every finished config under a study, not only those of its latest invocation")
+    parser.add_argument("--margin", type=positive_float, metavar="PP",
+                        help="equivalence margin in percentage points for every study (default: the one declared "
+                             "for the runs' recipe: 0.5 quick, 0.2 full)")
     args = parser.parse_args(argv)
     logdir, resultdir = Path(args.logdir), Path(args.resultdir)
     studies = find_studies(logdir)
@@ -355,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     selected = args.study or studies
     # every study goes into REPORT.md; event files are read only where a figure or a finding needs them
-    loaded = {s: load_study(logdir, s, s in selected or s in GRAD_STUDIES, args.all_runs) for s in studies}
+    loaded = {s: load_study(logdir, s, s in selected or traits(s).gradients, args.all_runs, args.margin)
+              for s in studies}
     partial = [p for d in loaded.values() for p in d["partial"]]
     if partial:
         warn(f"{len(partial)} partial run{'s' if len(partial) > 1 else ''} (no readable result.json) left out: "

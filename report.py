@@ -1,6 +1,7 @@
 """REPORT.md's words: per study a table, the verdicts in plain words, convergence and gradient findings."""
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 
@@ -8,12 +9,10 @@ import numpy as np
 import pandas as pd
 
 import stats
-from analysis import (GRAD_STUDIES, GROWTH_STUDIES, TARGET_VAL_ACC, best_run, focus_rows, grad_ratios, layer_names,
-                      natural_key)
-from studies import LECUN98, best_rates, recipe_summary
+from analysis import (best_run, code_name, focus_rows, grad_ratios, layer_names, natural_key, run_dataset,
+                      study_dataset)
+from studies import best_rates, recipe_summary, traits
 from utils import atomic_path
-
-COLLAPSE_FACTOR = 10  # early-layer gradients "collapse": first/last-layer ratio this many times below the reference's
 
 
 # ---- words -----------------------------------------------------------------------------------------
@@ -44,20 +43,40 @@ def acc_cell(row: dict) -> str:
     return f"{100 * row['mean']:.2f} ± {100 * row['std']:.2f}% ({len(row['acc'])} seeds)"
 
 
+def median_epochs(epochs: list[float | None]) -> float:
+    """Median over every seed, a seed that never reached the target counting above every number (inf)."""
+    return statistics.median(math.inf if e is None else e for e in epochs)
+
+
 def target_cell(epochs: list[float | None]) -> str:
-    reached = [e for e in epochs if e is not None]
-    if not reached:
-        return "not reached"
-    mean = f"{statistics.mean(reached):.2f}"
-    return mean if len(reached) == len(epochs) else f"{mean} ({len(reached)} of {len(epochs)} seeds)"
+    median, missed = median_epochs(epochs), sum(e is None for e in epochs)
+    if math.isinf(median):
+        return f"not reached ({len(epochs) - missed} of {len(epochs)} seeds reached it)"
+    return f"{median:.2f}" + (f" ({missed} of {len(epochs)} seeds not reached)" if missed else "")
+
+
+def against(c: stats.Comparison) -> str:
+    """The verdict against the reference, in a few words."""
+    return {"better": f"better than {c.reference}", "worse": f"worse than {c.reference}",
+            "equivalent": f"equivalent to {c.reference} (±{100 * c.margin:.2f} pp)",
+            "inconclusive": f"inconclusive against {c.reference}"}[c.verdict]
+
+
+def target_text(rows: list[dict]) -> str:
+    """The val-accuracy target of the rows' dataset (the registry's), as '98%'."""
+    return f"{100 * study_dataset(rows[0]['runs']).target_val_acc:g}%"
+
+
+def study_heading(study: str, runs: list[dict]) -> str:
+    """A study's heading names its dataset: the same study on another dataset is another result."""
+    return f"{study} on {study_dataset(runs).title}"
 
 
 def table(rows: list[dict], found: list[stats.Comparison]) -> list[str]:
-    verdicts = {c.config: f"{c.verdict} than {c.reference}" if c.verdict != "tied" else f"tied with {c.reference}"
-                for c in found}
+    verdicts = {c.config: against(c) for c in found}
     references = {c.reference for c in found}
     lines = ["| rank | config | parameters | test accuracy (mean ± std) | against its reference "
-             f"| best val accuracy (mean) | epochs to {100 * TARGET_VAL_ACC:.0f}% val accuracy | wall time (mean) |",
+             f"| best val accuracy (mean) | epochs to {target_text(rows)} val accuracy (median) | wall time (mean) |",
              "|---:|---|---:|---:|---|---:|---:|---:|"]
     for i, row in enumerate(rows, 1):
         lines.append(f"| {i} | {row['name']} | {row['n_params']:,} | {acc_cell(row)} "
@@ -66,74 +85,122 @@ def table(rows: list[dict], found: list[stats.Comparison]) -> list[str]:
     return lines
 
 
-def interval(c: stats.Comparison) -> str:
-    if c.ci_low is None:
-        return "no interval: fewer than 3 seeds"
-    return f"95% CI {100 * c.ci_low:+.2f} to {100 * c.ci_high:+.2f} pp"
+def span(low: float, high: float) -> str:
+    """An interval in pp; an end cut at 0 (a Holm verdict Bonferroni's interval alone would not reach) says so."""
+    ends = [f"{100 * x:+.2f}" if x else "0" for x in (low, high)]
+    cut = " (cut at 0: Holm's step-down claims the sign there, not a size)" if 0 in (low, high) else ""
+    return f"{ends[0]} to {ends[1]} pp{cut}"
+
+
+def seeds_text(c: stats.Comparison) -> str:
+    n = plural(len(c.seeds), "paired seed")
+    if not c.left_out:
+        return n
+    why = "; ".join(f"seed {seed}: {reason}" for seed, reason in c.left_out.items())
+    return f"{n}, {len(c.left_out)} left out ({why})"
 
 
 def comparison_sentence(c: stats.Comparison) -> str:
     """One verdict in plain words, with the evidence it rests on."""
-    n = plural(len(c.seeds), "seed")
-    if c.verdict == "tied":
-        bound = (f"; the simultaneous 95% interval over this study's tests runs from {100 * c.sim_low:+.2f} to "
-                 f"{100 * c.sim_high:+.2f} pp, so any effect is at most "
-                 f"{100 * max(abs(c.sim_low), abs(c.sim_high)):.2f} pp"
-                 if c.sim_low is not None else "; fewer than 3 seeds give no interval across seeds")
-        return (f"{c.config} vs {c.reference}: no detectable difference ({pp(c.mean_diff)} over {n}, "
-                f"Holm-adjusted p = {fmt_p(c.p_holm)}){bound}.")
-    route = "the paired t-test across seeds" if c.route == "paired" else f"McNemar's test in each of the {n}"
-    return (f"{c.config} is {c.verdict} than {c.reference}: {pp(c.mean_diff)} test accuracy over {n} "
-            f"({interval(c)}); Holm-adjusted p = {fmt_p(c.p_holm)}, from {route}.")
+    head = f"{c.config} vs {c.reference}: {pp(c.mean_diff)} over {seeds_text(c)}"
+    if c.p_holm is None:
+        return f"{head}: inconclusive, no test ({c.p_note})."
+    tests = f"paired t-test across seeds, Holm-adjusted p = {fmt_p(c.p_holm)}"
+    if c.verdict in ("better", "worse"):
+        interval = f"; simultaneous 95% interval {span(c.sim_low, c.sim_high)}" if c.sim_low is not None else \
+            "; every seed gave the same difference (exact sign-flip test, no interval)"
+        within = (f"; the difference is also inside the ±{100 * c.margin:.2f} pp margin (equivalence p = "
+                  f"{fmt_p(c.p_equiv_holm)})" if c.p_equiv_holm is not None and c.p_equiv_holm < stats.ALPHA else "")
+        return f"{head}: **{c.verdict}** ({tests}{interval}{within})."
+    equiv = f"equivalence (TOST, ±{100 * c.margin:.2f} pp) Holm-adjusted p = {fmt_p(c.p_equiv_holm)}"
+    if c.verdict == "equivalent":
+        return f"{head}: **equivalent** within ±{100 * c.margin:.2f} pp ({equiv}; {tests})."
+    detectable = f"the smallest effect detectable at 80% power at this spread is {100 * c.mde:.2f} pp" \
+        if c.mde is not None else "no spread across seeds to plan from"
+    needed = (f"about {c.seeds_needed} seeds would resolve a difference of this size" if c.seeds_needed else
+              f"more than {stats.MAX_SEEDS} seeds would be needed to resolve it" if c.mde is not None else "")
+    return (f"{head}: **inconclusive** ({tests}; {equiv}); {detectable}"
+            + (f"; {needed}." if needed else "."))
+
+
+def mcnemar_text(c: stats.Comparison) -> str:
+    if c.mcnemar_every_pair is None:
+        return ""
+    said = "every trained pair differs the same way" if c.mcnemar_every_pair else "not every trained pair differs"
+    return f"{c.config}: {said} (largest p {fmt_p(c.p_mcnemar_max)})"
 
 
 def comparison_lines(study: str, found: list[stats.Comparison]) -> list[str]:
     if not found:
         return []
-    counts = {v: sum(c.verdict == v for c in found) for v in ("better", "worse", "tied")}
-    lines = [f"- Comparisons with the reference, paired by seed ({counts['better']} better, {counts['worse']} worse, "
-             f"{counts['tied']} tied; Holm-Bonferroni over this study's {plural(len(found), 'comparison')}; "
-             f"`{study}_comparisons.csv` has every p-value):"]
-    return lines + [f"  - {comparison_sentence(c)}" for c in found]
+    counts = ", ".join(f"{sum(c.verdict == v for c in found)} {v}" for v in stats.VERDICTS)
+    lines = [f"- Comparisons with the reference, paired by seed ({counts}); family: Holm over this study's "
+             f"{plural(found[0].family, 'comparison')}; equivalence margin ±{100 * found[0].margin:.2f} pp, "
+             f"declared before any run; `{study}_comparisons.csv` has every number:"]
+    lines += [f"  - {comparison_sentence(c)}" for c in found]
+    described = [text for text in map(mcnemar_text, found) if text]
+    if described:
+        lines.append("- McNemar's exact test per seed on the test predictions, a description of the seeds trained "
+                     f"(conditional on them; it decides no verdict): {'; '.join(described)}.")
+    return lines
+
+
+def ranking_lines(rows: list[dict], found: list[stats.Comparison]) -> list[str]:
+    """Mean test accuracy, with ">" only where a test says so: better configs > their reference > worse ones."""
+    acc = {row["name"]: f"{row['name']} ({pct(row['mean'])})" for row in rows}
+    if not found:
+        return [f"Mean test accuracy (no comparisons, so no order is claimed): {', '.join(acc.values())}.", ""]
+    lines = []
+    for ref in dict.fromkeys(c.reference for c in found):
+        mine = [c for c in found if c.reference == ref]
+        group = {v: ", ".join(acc[c.config] for c in mine if c.verdict == v) for v in stats.VERDICTS}
+        chain = " > ".join(part for part in (group["better"], acc[ref], group["worse"]) if part)
+        loose = ", ".join(part for part in (group["equivalent"], group["inconclusive"]) if part)
+        lines.append(f"Ranking against {ref} by the tests (\">\" only where significant; within a group, by mean, "
+                     f"no order claimed): {chain}" + (f"; not ordered against {ref}: {loose}." if loose else "."))
+    return lines + [""]
 
 
 def growth_lines(study: str, rows: list[dict]) -> list[str]:
-    """Mean test accuracy by size in each network family (the comparisons above carry the evidence)."""
+    """Mean test accuracy by size in each network family (descriptive: the comparisons above carry the evidence)."""
+    arg = traits(study).growth
     families: dict[str, list[dict]] = {}
     for row in rows:
-        if study in row["config"]["model_args"]:
+        if arg in row["config"]["model_args"]:
             families.setdefault(row["config"]["model"], []).append(row)
     lines = []
     for model, members in families.items():
-        members = sorted(members, key=lambda row: row["config"]["model_args"][study])
+        members = sorted(members, key=lambda row: row["config"]["model_args"][arg])
         sizes = ", ".join(f"{row['name']} {pct(row['mean'])}" for row in members)
-        best = max(members, key=lambda row: row["mean"])
-        lines.append(f"- {model} by {study}: mean test accuracy {sizes}; highest at {study} "
-                     f"{best['config']['model_args'][study]} ({best['name']}).")
+        lines.append(f"- {model} by {arg}: mean test accuracy {sizes} (descriptive; the verdicts above say which "
+                     f"differences the seeds support).")
     return lines
 
 
 def convergence_lines(rows: list[dict]) -> list[str]:
-    target = f"{100 * TARGET_VAL_ACC:.0f}%"
-    full = [row for row in rows if all(e is not None for e in row["to_target"])]
+    target = target_text(rows)
+    medians = {row["name"]: median_epochs(row["to_target"]) for row in rows}
+    reached = {name: m for name, m in medians.items() if not math.isinf(m)}
     lines = []
-    if full:
-        fastest = min(statistics.mean(row["to_target"]) for row in full)
-        names = [row["name"] for row in full if statistics.mean(row["to_target"]) == fastest]
-        missing = [row["name"] for row in rows if not any(row is f for f in full)]
-        lines.append(f"- Convergence (validation evaluated {evals_per_epoch(rows)} times an epoch): fastest to {target} "
-                     f"val accuracy: {', '.join(names)} (epoch {fastest:.2f}, mean over seeds); {len(full)} of "
-                     f"{len(rows)} configs reached it in every seed"
-                     + (f"; not in every seed: {', '.join(missing)}." if missing else "."))
+    if reached:
+        fastest = min(reached.values())
+        names = [name for name, m in reached.items() if m == fastest]
+        missed = [f"{row['name']} ({sum(e is None for e in row['to_target'])} of {len(row['to_target'])})"
+                  for row in rows if None in row["to_target"]]
+        lines.append(f"- Convergence (validation evaluated {evals_per_epoch(rows)} times an epoch; median over every "
+                     f"seed, a seed that never reached the target counting as slower than any): fastest to {target} "
+                     f"val accuracy: {', '.join(names)} (epoch {fastest:.2f})"
+                     + (f"; seeds that did not reach it: {', '.join(missed)}." if missed else
+                        "; every seed of every config reached it."))
     else:
         epochs = max(r["epochs"] for row in rows for r in row["runs"])
-        lines.append(f"- Convergence: no config reached {target} val accuracy in every seed within "
+        lines.append(f"- Convergence: no config reached {target} val accuracy in half its seeds within "
                      f"{plural(epochs, 'epoch')}.")
     first = {row["name"]: statistics.mean(curve_at(r, 1.0) for r in row["runs"]) for row in rows}
     hi, lo = max(first, key=first.get), min(first, key=first.get)
     if len(first) > 1:
-        lines.append(f"- After one epoch (mean over seeds) val accuracy was highest for {hi} ({pct(first[hi])}) "
-                     f"and lowest for {lo} ({pct(first[lo])}).")
+        lines.append(f"- After one epoch (mean over seeds, descriptive) val accuracy was highest for {hi} "
+                     f"({pct(first[hi])}) and lowest for {lo} ({pct(first[lo])}).")
     return lines
 
 
@@ -148,27 +215,25 @@ def curve_at(run: dict, epoch: float) -> float:
     return [p["val_acc"] for p in curve if p["epoch"] <= epoch + 1e-9][-1]
 
 
-def gradient_lines(study: str, rows: list[dict], scalars: pd.DataFrame, refs: dict[str, str]) -> list[str]:
-    """First-to-last layer gradient-norm ratios (descriptive): vanishing gradients show as a ratio far below the reference's."""
+def gradient_lines(rows: list[dict], scalars: pd.DataFrame, refs: dict[str, str]) -> list[str]:
+    """First-to-last layer gradient-norm ratios, each config's beside its reference's, seed by seed (descriptive)."""
     ratios = {row["name"]: grad_ratios(scalars, row) for row in rows}
     ratios = {name: r for name, r in ratios.items() if r}
     if not ratios:
         return []
     layers = {name: layer_names(scalars.loc[scalars["name"] == name, "tag"].unique()) for name in ratios}
-    listing = ", ".join(f"{name} {statistics.mean(r):.3g} ({layers[name][0]}/{layers[name][-1]}; seeds "
-                        f"{min(r):.3g} to {max(r):.3g})" for name, r in ratios.items())
-    lines = [f"- Gradient norms (descriptive, no test): first-layer over last-layer gradient L2 norm, each averaged "
-             f"over training, then over seeds: {listing}."]
+    lines = ["- Gradient norms (descriptive, no test): first-layer over last-layer gradient L2 norm, each averaged "
+             "over training; per config the mean over seeds (range over seeds), and where its reference has the "
+             "same seeds, the config's ratio over the reference's, seed by seed:"]
     for name, r in ratios.items():
+        text = (f"{name} {statistics.mean(r.values()):.3g} ({layers[name][0]}/{layers[name][-1]}; seeds "
+                f"{min(r.values()):.3g} to {max(r.values()):.3g})")
         ref = refs.get(name)
-        if ref not in ratios:
-            continue
-        factor = statistics.mean(ratios[ref]) / statistics.mean(r)
-        if name == "sigmoid" or factor >= COLLAPSE_FACTOR:
-            verdict = "collapse" if factor >= COLLAPSE_FACTOR else "do not collapse"
-            lines.append(f"  - {name}: ratio {statistics.mean(r):.3g}, {factor:.3g}x below {ref}'s "
-                         f"{statistics.mean(ratios[ref]):.3g}. By this report's criterion (at least {COLLAPSE_FACTOR}x "
-                         f"below the reference's), {name}'s early-layer gradients {verdict}.")
+        paired = [r[seed] / ratios[ref][seed] for seed in r if ref in ratios and seed in ratios[ref]]
+        if paired:
+            text += (f"; over {ref}'s: {statistics.mean(paired):.3g}x on average, {min(paired):.3g}x to "
+                     f"{max(paired):.3g}x over {plural(len(paired), 'seed')}")
+        lines.append(f"  - {text}.")
     return lines
 
 
@@ -178,17 +243,19 @@ def best_run_lines(run: dict | None) -> list[str]:
     confusion = np.array(run["test_confusion"])
     errors = confusion - np.diag(np.diag(confusion))
     i, j = np.unravel_index(errors.argmax(), errors.shape)
+    dataset = run_dataset(run)
     return [f"- Best run (highest best val accuracy): {run['label']} seed {run['seed']}, "
             f"val {pct(run['best_val_acc'])}, test {pct(run['test_acc'])}; "
-            f"{int(errors.sum()):,} of {int(confusion.sum()):,} test digits misclassified, "
-            f"most often true {i} as {j} ({int(errors[i, j])} times)."]
+            f"{int(errors.sum()):,} of {int(confusion.sum()):,} test {dataset.item_word} misclassified, "
+            f"most often true {dataset.classes[i]} as {dataset.classes[j]} ({int(errors[i, j])} times)."]
 
 
 def diverged_lines(runs: list[dict]) -> list[str]:
     bad = sorted((r for r in runs if r["status"] != "ok"), key=lambda r: (natural_key(r["label"]), r["seed"]))
     if not bad:
         return ["Diverged runs: none."]
-    lines = ["Diverged runs (no accuracy: left out of the numbers above, the ranking and the figures):", "",
+    lines = ["Diverged runs (no accuracy: left out of the numbers above, the curves, the figures and the "
+             "comparisons, which pair only seeds where both configs finished):", "",
              "| config | seed | status | at step | optimizer | lr |", "|---|---:|---|---:|---|---:|"]
     for r in bad:
         step = r.get("diverged_at_step")
@@ -210,57 +277,77 @@ def sweep_lines(runs: list[dict]) -> list[str]:
 METHOD = """How to read the verdicts. Each config is compared with its study's reference (the seed network's
 choice: relu, Net, adam, batch 64, 2 conv blocks or 2 hidden layers, 32 channels or 512 neurons; a grid's
 first config), paired by seed: with seed k both trained on the same batches in the same order, from the
-same initial weights where their parameters have the same shapes. Two tests, two sources of noise:
-the paired t-test across seeds (only with at least 3 seeds, so at least 2 degrees of freedom) asks
-whether the effect holds over training seeds; McNemar's exact test on the 10,000 test predictions
-asks, for one seed, whether the two trained models differ on digits like the test set's, and
-counts only when it holds in every seed with the same sign (an intersection-union test, whose p is
-the largest per-seed p). Holm-Bonferroni adjusts both kinds of p-value together over each study's
-comparisons, so a study's family-wise error rate stays at 5% although a verdict may rest on either
-test. A config is `better` or `worse` when its smaller adjusted p is below 0.05, else `tied`: no
-detectable difference, bounded by the t interval of the mean per-seed difference made simultaneous
-over the study's tests (Bonferroni), so that the bound agrees with the corrected tests; `better` and
-`worse` come with the plain 95% interval. Both intervals describe seed-to-seed variation on this
-fixed test set.
+same initial weights where their parameters have the same shapes. Only seeds where both configs finished
+are paired. Every verdict is about the config across training seeds. `better` or `worse`: the paired
+t-test across seeds, Holm-adjusted over the study's comparisons (the family size is stated), is below
+0.05; it comes with the simultaneous 95% interval over the family. `equivalent`: two one-sided t-tests,
+Holm-adjusted likewise, put the mean difference inside a margin declared before any run (0.5 pp for the
+quick recipe, 0.2 pp for the full one, or `plot.py --margin`). `inconclusive`: neither; the report gives
+the smallest effect the study could have detected (80% power at the observed spread) and about how many
+seeds would resolve the observed difference. It is not evidence of no effect. Where every seed gives the
+same difference, an exact sign-flip test replaces the t-test. McNemar's exact test on each seed's test
+predictions only describes the trained pairs ("every pair differs the same way") and decides nothing.
+Intervals describe seed-to-seed variation on this fixed test set.
 Accuracies are on the 10,000 test images unless marked val; ± is one standard deviation across seeds;
 'pp' is percentage points."""
 
 
-def lecun98_lines(rows: list[dict]) -> list[str]:
+def paper_lines(paper: dict[str, tuple[dict, float]], rows: list[dict]) -> list[str]:
     """The paper's test error beside this suite's, for the networks of LeCun et al. 1998's table."""
     lines = ["LeCun et al. 1998 (Gradient-based learning applied to document recognition), test error without "
              "distortions, beside this suite's (mean ± std over seeds):", "",
              "| network | parameters | paper's test error | this suite's test error |", "|---|---:|---:|---:|"]
-    for name, (_, paper) in LECUN98.items():
+    for name, (_, error) in paper.items():
         row = next((row for row in rows if row["name"] == name), None)
         if row:
             errors = [1 - a for a in row["acc"]]
             spread = f" ± {100 * statistics.stdev(errors):.2f}" if len(errors) > 1 else ""
-            lines.append(f"| {name} | {row['n_params']:,} | {100 * paper:.2f}% "
+            lines.append(f"| {name} | {row['n_params']:,} | {100 * error:.2f}% "
                          f"| {100 * statistics.mean(errors):.2f}{spread}% |")
     return lines + [""]
 
 
 def headline(study: str, data: dict) -> str:
-    """One line per study: the best config and each verdict, for the top of the report and README."""
+    """One line per study: its configs grouped by verdict against the reference, no winner crowned."""
     rows, found = data["rows"], data.get("comparisons", [])
+    heading = study_heading(study, data["runs"])
+    link = f"**[{heading}](#{heading.lower().replace(' ', '-')})**"
     if not rows:
         return f"- **{study}**: no finished runs."
-    top = focus_rows(study, rows, data["runs"])[0]
-    verdicts = [f"{c.config} {'tied with' if c.verdict == 'tied' else c.verdict + ' than'} {c.reference} "
-                f"({pp(c.mean_diff)})" for c in found]
-    against = f"; {', '.join(verdicts)}" if found else ""
-    return f"- **[{study}](#{study.lower()})**: highest mean test accuracy {top['name']} ({pct(top['mean'])}){against}."
+    if not found:
+        means = ", ".join(f"{row['name']} {pct(row['mean'])}" for row in focus_rows(study, rows, data["runs"]))
+        return f"- {link}: no comparisons; mean test accuracy {means}."
+    groups = []
+    for verdict in stats.VERDICTS:
+        members = ", ".join(f"{c.config} ({pp(c.mean_diff)})" for c in found if c.verdict == verdict)
+        if members:
+            groups.append(f"{verdict}{f' (±{100 * found[0].margin:.2f} pp)' if verdict == 'equivalent' else ''}: "
+                          f"{members}")
+    refs = " / ".join(dict.fromkeys(c.reference for c in found))
+    return (f"- {link} against {refs} ({plural(found[0].family, 'comparison')}, margin "
+            f"±{100 * found[0].margin:.2f} pp): {'; '.join(groups)}.")
+
+
+def code_line(runs: list[dict]) -> str:
+    """Which code trained the study's runs: their code digests (runstore.code_digest), with run counts."""
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[code_name(r)] = counts.get(code_name(r), 0) + 1
+    if len(counts) == 1:
+        return f"Code digest of every run: `{next(iter(counts))}`."
+    listed = ", ".join(f"`{code}` ({plural(n, 'run')})" for code, n in sorted(counts.items()))
+    return f"Runs of {len(counts)} code versions, labelled by code digest where a config repeats: {listed}."
 
 
 def study_section(study: str, data: dict, resultdir: Path) -> list[str]:
     runs, rows = data["runs"], data["rows"]
-    lines = [f"## {study}", ""]
+    lines = [f"## {study_heading(study, runs)}", ""]
     if not runs:
         return lines + [f"No finished runs ({len(data['partial'])} partial).", ""]
     seeds = sorted({r["seed"] for r in runs})
     lines += [f"Trained with {recipe_summary([r['config'] for r in runs])}; seeds {', '.join(map(str, seeds))}; "
               f"{plural(len(runs), 'finished run')}.", ""]
+    lines += [code_line(runs), ""]
     if data.get("latest_only"):
         lines += [f"Configs of the latest invocation: `{data['manifest'].get('command', '?')}`.", ""]
     for name in (f"compare_{study}.png", f"grad_norms_{study}.png", f"confusion_{study}.png",
@@ -268,22 +355,20 @@ def study_section(study: str, data: dict, resultdir: Path) -> list[str]:
         if (resultdir / name).exists():
             lines += [f"![{name}]({name})", ""]
     if rows:
-        focus = focus_rows(study, rows, runs)
+        kind, focus = traits(study), focus_rows(study, rows, runs)
         found = data.get("comparisons", [])
         lines += table(rows, found) + [""]
-        if study == "lecun98":
-            lines += lecun98_lines(rows)
-        if study == "optim_sweep":
+        if kind.paper:
+            lines += paper_lines(kind.paper, rows)
+        if kind.best_rates:
             lines += sweep_lines(runs)
-        ranked = " > ".join(f"{row['name']} ({pct(row['mean'])})" for row in focus)
-        lines += [f"Ranking by mean test accuracy{' (best rates)' if study == 'optim_sweep' else ''}: {ranked}.",
-                  "", "Findings:", ""]
+        lines += ranking_lines(focus, found) + ["Findings:", ""]
         lines += comparison_lines(study, found)
-        if study in GROWTH_STUDIES:
+        if kind.growth:
             lines += growth_lines(study, focus)
         lines += convergence_lines(focus)
-        if data.get("scalars") is not None and study in GRAD_STUDIES:
-            lines += gradient_lines(study, focus, data["scalars"], {c.config: c.reference for c in found})
+        if data.get("scalars") is not None and kind.gradients:
+            lines += gradient_lines(focus, data["scalars"], {c.config: c.reference for c in found})
         lines += best_run_lines(best_run(focus)) + [""]
     return lines + diverged_lines(runs) + [""]
 

@@ -5,10 +5,11 @@ import argparse
 import inspect
 import itertools
 import statistics
+from dataclasses import dataclass
 from typing import Callable
 
-from dataloader import N_TRAIN
-from model import ACTIVATIONS, MODELS, build_model
+from dataloader import get_dataset
+from model import ACTIVATIONS, DATA_ARGS, MODELS, build_model
 from train import DEFAULT_CONFIG, OPTIMIZERS, SCHEDULES, SPEED_RECIPE, recipe_values
 from utils import UsageError, positive_float, positive_int
 
@@ -83,6 +84,8 @@ RUN_STUDIES: dict[str, Study] = {"base": study_base, "activation": study_activat
                                  "width": study_width, "batch_size": study_batch_size, "speed": study_speed,
                                  "lecun98": study_lecun98}
 STUDY_RECIPES = {"lecun98": "full"}  # studies whose default recipe is not `quick`
+# studies that only mean something on some datasets: the paper's MNIST table; the speed recipe's 99% target
+STUDY_DATASETS: dict[str, tuple[str, ...]] = {"lecun98": ("mnist",), "speed": ("mnist",)}
 OPTIM_STUDIES: dict[str, Study] = {"optim": study_optim, "optim_sweep": study_optim_sweep}
 
 # Each config is compared with its study's reference: the seed network's choice. Where a study holds
@@ -92,7 +95,27 @@ REFERENCES: dict[str, tuple[str, ...]] = {
     "depth": ("conv2", "mlp2"),  # the seed's Net has 2 conv blocks, its MLP 2 hidden layers
     "width": ("conv_w32", "mlp_w512"),  # Net's first block has 32 channels, the MLP 512 neurons a layer
     "lecun98": ("LeNet-5",),
+    "optim_sweep": ("adam",),  # an optimizer: each optimizer at its best rate against adam at its best rate
 }
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What a study shows beyond the tables every study has; other modules ask here instead of testing names."""
+    best_rates: bool = False  # a learning-rate sweep: figures and tests take each optimizer at its best rate on val
+    gradients: bool = False  # figures and findings include per-layer gradient norms
+    growth: str | None = None  # the model argument it varies by size: findings list accuracy by it
+    paper: dict[str, tuple[dict, float]] | None = None  # published test errors shown beside the suite's
+
+
+TRAITS: dict[str, Traits] = {
+    "activation": Traits(gradients=True), "depth": Traits(gradients=True, growth="depth"),
+    "width": Traits(growth="width"), "optim_sweep": Traits(best_rates=True), "lecun98": Traits(paper=LECUN98),
+}
+
+
+def traits(study: str) -> Traits:
+    return TRAITS.get(study, Traits())
 
 
 def reference_map(study: str, models: dict[str, str]) -> dict[str, str]:
@@ -138,9 +161,10 @@ def recipe_summary(configs: list[dict]) -> str:
             numbers = sorted(v for v in values if isinstance(v, (int, float)))
             return "varies (" + ", ".join(map(text, numbers + sorted(values - set(numbers), key=str))) + ")"
         return text(values.pop())
+    dataset = get_dataset(configs[0].get("dataset", DEFAULT_CONFIG["dataset"]))
     return (f"recipe {shared('recipe')}: epochs {shared('epochs')}, batch {shared('batch_size')}, "
             f"optimizer {shared('optimizer')}, lr {shared('lr')}, weight decay {shared('weight_decay')}, "
-            f"schedule {shared('schedule')}, {configs[0]['subset'] or N_TRAIN} training images")
+            f"schedule {shared('schedule')}, {configs[0]['subset'] or dataset.n_train} {dataset.title} training images")
 
 
 def best_rates(results: list[dict]) -> list[dict]:
@@ -175,7 +199,7 @@ CHOICES = {"model": list(MODELS), "optimizer": list(OPTIMIZERS), "schedule": lis
 def model_arguments(model: str) -> dict[str, object]:
     """{argument: default} of a model's constructor: the grid keys it accepts beyond the recipe's."""
     return {name: p.default for name, p in inspect.signature(MODELS[model]).parameters.items()
-            if p.default is not inspect.Parameter.empty}
+            if p.default is not inspect.Parameter.empty and name not in DATA_ARGS}
 
 
 def parse_value(key: str, text: str, default: object = None) -> object:
