@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import statistics
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +12,8 @@ import pandas as pd
 
 import stats
 from dataloader import DEFAULT_DATASET, Dataset, get_dataset
-from studies import MANIFEST, REFERENCES, best_rates, reference_map, traits
 from runstore import valid_result
+from studies import LEGACY_MANIFEST, REFERENCES, best_rates, default_recipe, manifest_name, reference_map, traits
 from utils import atomic_path, load_predictions, read_json
 
 CSV_COLUMNS = ["study", "config", "name", "seed", "tag", "step", "epoch", "value"]
@@ -40,11 +40,85 @@ def find_studies(logdir: Path) -> list[str]:
     return sorted(d.name for d in logdir.iterdir() if d.is_dir() and run_dirs(d))
 
 
-def read_manifest(study_dir: Path) -> dict | None:
-    """run.py's study.json, or None (logs written before it existed, or a damaged file)."""
+@dataclass(frozen=True)
+class View:
+    """A study on one dataset under one recipe: what one invocation of run.py or compare_optim.py compares."""
+    study: str
+    dataset: str
+    recipe: str
+
+    @property
+    def name(self) -> str:
+        """Its files' stem: the study's name, with the dataset and recipe where they are not the study's defaults."""
+        extra = [self.dataset] * (self.dataset != DEFAULT_DATASET) + [self.recipe] * (self.recipe != default_recipe(self.study))
+        return "-".join([self.study, *extra])
+
+    @property
+    def title(self) -> str:
+        """The view in words, for headings and figure titles: the dataset and the recipe always named."""
+        return f"{self.study} on {get_dataset(self.dataset).title}, recipe {self.recipe}"
+
+
+def run_view(study: str, run: dict) -> View:
+    config = run.get("config", {})
+    return View(study, config.get("dataset", DEFAULT_DATASET), config.get("recipe", "quick"))
+
+
+def read_manifest(path: Path) -> dict | None:
+    """One of run.py's manifests, or None (a damaged file)."""
     try:
-        manifest = read_json(study_dir / MANIFEST)
+        manifest = read_json(path)
         return manifest if isinstance(manifest.get("configs"), dict) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def read_manifests(study_dir: Path, runs: list[dict]) -> dict[View, dict]:
+    """{view: the latest invocation's manifest} of a study; an older study.json counts for the view of its runs."""
+    study, found = study_dir.name, {}
+    legacy = read_manifest(study_dir / LEGACY_MANIFEST)
+    if legacy is not None:
+        listed = set(legacy["configs"].values())
+        mine = [r for r in runs if r["config_dir"] in listed]
+        found[run_view(study, mine[0]) if mine else View(study, DEFAULT_DATASET, default_recipe(study))] = legacy
+    for path in sorted(study_dir.glob(manifest_name("*", "*"))):
+        manifest = read_manifest(path)
+        if manifest is not None and {"dataset", "recipe"} <= set(manifest):
+            found[View(study, manifest["dataset"], manifest["recipe"])] = manifest  # the newer format wins
+    return found
+
+
+def find_views(logdir: Path, all_runs: bool = False) -> dict[View, dict]:
+    """{view: {"every", "runs", "partial", "manifest"}} for every study under logdir, in study order: every
+    finished run of the view's dataset and recipe, the runs it compares, its partial runs, its manifest.
+
+    A view holds the configs of its latest invocation (its manifest), or every config of that dataset and
+    recipe with `all_runs` or where the study has no manifest (older logs).
+    """
+    views = {}
+    for study in find_studies(logdir):
+        every, partial = load_runs(logdir / study)
+        manifests = read_manifests(logdir / study, every)
+        keys = list(manifests)
+        if all_runs or not manifests:
+            keys += sorted({run_view(study, r) for r in every} - set(keys), key=lambda v: (v.dataset, v.recipe))
+        for view in keys:
+            manifest = manifests.get(view)
+            wanted = None if all_runs or manifest is None else set(manifest["configs"].values())
+            of_view = [r for r in every if run_view(study, r) == view]
+            runs = [r for r in of_view if wanted is None or r["config_dir"] in wanted]
+            # a partial run without a readable config.json is counted once, with the study's first view
+            mine = [p for p in partial if (p.parent.name in wanted if wanted is not None else
+                                           partial_view(study, p) in (view, None if view == keys[0] else view))]
+            views[view] = {"every": of_view, "runs": runs, "partial": mine, "manifest": manifest,
+                           "latest_only": wanted is not None}
+    return views
+
+
+def partial_view(study: str, run_dir: Path) -> View | None:
+    """The view of an unfinished run, from its config.json (written first); None when that is unreadable."""
+    try:
+        return run_view(study, read_json(run_dir / "config.json"))
     except (OSError, ValueError, AttributeError):
         return None
 
@@ -315,18 +389,14 @@ def grad_ratios(scalars: pd.DataFrame, row: dict) -> dict[int, float]:
     return ratios
 
 
-def load_study(logdir: Path, study: str, with_scalars: bool, all_runs: bool = False,
-               margin_pp: float | None = None) -> dict:
-    """A study's runs, rows, comparisons and scalars: the configs of its latest invocation (run.py's
-    study.json), or every config with `all_runs`; `every_scalar` (for the CSV) always holds every run.
+def load_view(view: View, found: dict, with_scalars: bool, margin_pp: float | None = None) -> dict:
+    """A view's runs, rows, comparisons and scalars (`found`: its entry of find_views); `every_scalar`
+    (for the CSV) holds every run of its dataset and recipe, older configs included.
 
     One rule for diverged runs: `scalars` (the curves) hold the same finished seeds as the rows and comparisons.
     """
-    every, partial = load_runs(logdir / study)
-    manifest = read_manifest(logdir / study)
-    wanted = None if all_runs or manifest is None else set(manifest["configs"].values())
-    runs = label([r for r in every if wanted is None or r["config_dir"] in wanted])
-    partial = [p for p in partial if wanted is None or p.parent.name in wanted]
+    study, every, partial, manifest = view.study, found["every"], found["partial"], found["manifest"]
+    runs = label(found["runs"])
     rows = config_rows(runs)
     scalars = every_scalar = None
     if with_scalars:
@@ -335,7 +405,7 @@ def load_study(logdir: Path, study: str, with_scalars: bool, all_runs: bool = Fa
         finished = {(r["config_dir"], r["seed"]) for r in runs if r["status"] == "ok"}
         shown = pd.MultiIndex.from_frame(every_scalar[["config", "seed"]]).isin(list(finished))
         scalars = every_scalar[shown].assign(name=lambda frame: frame["config"].map(label_of))
-    return {"runs": runs, "partial": partial, "rows": rows, "manifest": manifest, "latest_only": wanted is not None,
-            "margin": study_margin(runs, margin_pp),
+    return {"view": view, "study": study, "runs": runs, "partial": partial, "rows": rows, "manifest": manifest,
+            "latest_only": found["latest_only"], "margin": study_margin(runs, margin_pp),
             "comparisons": comparisons(study, focus_rows(study, rows, runs), manifest, runs, partial, margin_pp),
             "scalars": scalars, "every_scalar": every_scalar}

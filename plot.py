@@ -19,9 +19,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis import (PROG, best_run, find_studies, focus_rows, layer_names, load_study, natural_key,  # noqa: E402
-                      run_dataset, study_dataset, warn, write_comparisons)
-from report import pct, write_report  # noqa: E402
+from analysis import (PROG, View, best_run, find_views, focus_rows, layer_names, load_view,  # noqa: E402
+                      natural_key, run_dataset, warn, write_comparisons)
+from report import pct, write_choices, write_report  # noqa: E402
 from studies import traits  # noqa: E402
 from utils import Parser, UsageError, atomic_path, check_writable, load_predictions, positive_float  # noqa: E402
 
@@ -180,11 +180,11 @@ def verdict_label(c) -> str:
     return f"{dict(better='▲', worse='▼', equivalent='≈', inconclusive='?')[c.verdict]} {c.verdict}"
 
 
-def plot_compare(study: str, runs: list[dict], rows: list[dict], scalars: pd.DataFrame, path: Path,
+def plot_compare(view: View, runs: list[dict], rows: list[dict], scalars: pd.DataFrame, path: Path,
                  found: list | None = None) -> Path:
     """Curves, test accuracy, differences from the reference and wall time of a study's configs, one color per config."""
     colors = colors_for([row["name"] for row in rows])
-    sweep = traits(study).best_rates
+    sweep = traits(view.study).best_rates
     fig = plt.figure(figsize=(22, 13 if sweep else 9), layout="constrained")
     grid = fig.add_gridspec(3 if sweep else 2, 4, width_ratios=[1, 1, 1, 0.55])
     axes = [fig.add_subplot(grid[i // 3, i % 3]) for i in range(6)]
@@ -207,11 +207,11 @@ def plot_compare(study: str, runs: list[dict], rows: list[dict], scalars: pd.Dat
     diverged = sorted({r["label"] for r in runs if r["status"] != "ok"}, key=natural_key)
     note = f"; diverged, not shown: {', '.join(diverged)}" if diverged else ""
     which = "each optimizer at its best rate on val" if sweep else f"{len(rows)} configs"
-    fig.suptitle(f"study {study} on {study_dataset(runs).title}: {which}{note}")
+    fig.suptitle(f"study {view.title}: {which}{note}")
     return save(fig, path)
 
 
-def plot_grad_norms(study: str, rows: list[dict], scalars: pd.DataFrame, path: Path) -> Path:
+def plot_grad_norms(view: View, rows: list[dict], scalars: pd.DataFrame, path: Path) -> Path:
     """Per-layer gradient norms: each config's profile from input to output, and each layer over the epochs."""
     colors = colors_for([row["name"] for row in rows])
     n = len(rows) + 1
@@ -245,12 +245,12 @@ def plot_grad_norms(study: str, rows: list[dict], scalars: pd.DataFrame, path: P
     profile.legend(fontsize=7)
     for ax in axes[n:]:
         ax.axis("off")
-    fig.suptitle(f"study {study} on {study_dataset(rows[0]['runs']).title}: per-layer gradient norms "
+    fig.suptitle(f"study {view.title}: per-layer gradient norms "
                  "(mean over each epoch and over seeds)")
     return save(fig, path)
 
 
-def plot_confusion(study: str, run: dict, path: Path) -> Path:
+def plot_confusion(view: View, run: dict, path: Path) -> Path:
     confusion = np.array(run["test_confusion"])
     fig, ax = plt.subplots(figsize=(6.5, 5.8), layout="constrained")
     # a power norm: the diagonal holds ~1000 per cell, the errors a few; both should be visible
@@ -262,7 +262,7 @@ def plot_confusion(study: str, run: dict, path: Path) -> Path:
     ax.set_xticks(range(dataset.n_classes), dataset.classes, rotation=90 if max(map(len, dataset.classes)) > 2 else 0)
     ax.set_yticks(range(dataset.n_classes), dataset.classes)
     ax.set(xlabel="predicted class", ylabel="true class",
-           title=f"{study} on {dataset.title}: {run['label']} seed {run['seed']}, test accuracy {pct(run['test_acc'])}")
+           title=f"{view.title}:\n{run['label']} seed {run['seed']}, test accuracy {pct(run['test_acc'])}")
     fig.colorbar(image, ax=ax, label="test images")
     return save(fig, path)
 
@@ -291,7 +291,7 @@ def misclassified(run: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return images.numpy(), y[shown].numpy(), pred[shown].numpy()
 
 
-def plot_misclassified(study: str, run: dict, path: Path) -> Path:
+def plot_misclassified(view: View, run: dict, path: Path) -> Path:
     images, true, pred = misclassified(run)
     dataset = run_dataset(run)
     confusion = np.array(run["test_confusion"])
@@ -305,34 +305,47 @@ def plot_misclassified(study: str, run: dict, path: Path) -> Path:
     for ax, image, t, p in zip(axes.ravel(), images, true, pred):
         ax.imshow(image, cmap="gray_r", vmin=0, vmax=1)
         ax.set_title(f"true {dataset.classes[t]}\npred {dataset.classes[p]}", fontsize=8, color="firebrick")
-    fig.suptitle(f"{study} on {dataset.title}: {run['label']} seed {run['seed']}: the first {len(images)} of its "
+    fig.suptitle(f"{view.title}: {run['label']} seed {run['seed']}: the first {len(images)} of its "
                  f"{n_wrong} misclassified test {dataset.item_word}")
     return save(fig, path)
 
 
 # ---- command line ----------------------------------------------------------------------------------
 
-def draw(study: str, data: dict, resultdir: Path) -> list[Path]:
-    """The CSVs and figures of one study; a figure that cannot be made is skipped with a warning."""
-    runs, rows, scalars = data["runs"], data["rows"], data["scalars"]
-    csv = resultdir / f"{study}_scalars.csv"
-    with atomic_path(csv) as tmp:  # every run of the study, older configs included
+def draw(data: dict, resultdir: Path) -> list[Path]:
+    """The CSVs and figures of one study on one dataset under one recipe (files named by View.name); a figure
+    that cannot be made is skipped with a warning."""
+    view, runs, rows, scalars = data["view"], data["runs"], data["rows"], data["scalars"]
+    name = view.name
+    csv = resultdir / f"{name}_scalars.csv"
+    with atomic_path(csv) as tmp:  # every run of the study on this dataset and recipe, older configs included
         data["every_scalar"].to_csv(tmp, index=False)
-    written = [csv, write_comparisons(resultdir / f"{study}_comparisons.csv", study, data["comparisons"])]
+    written = [csv, write_comparisons(resultdir / f"{name}_comparisons.csv", view.study, data["comparisons"])]
     if not rows:
-        warn(f"{study}: every run diverged: no figures")
+        warn(f"{name}: every run diverged: no figures")
         return written
-    focus = focus_rows(study, rows, runs)
-    written.append(plot_compare(study, runs, focus, scalars, resultdir / f"compare_{study}.png", data["comparisons"]))
-    if traits(study).gradients:
-        written.append(plot_grad_norms(study, focus, scalars, resultdir / f"grad_norms_{study}.png"))
+    focus = focus_rows(view.study, rows, runs)
+    written.append(plot_compare(view, runs, focus, scalars, resultdir / f"compare_{name}.png", data["comparisons"]))
+    if traits(view.study).gradients:
+        written.append(plot_grad_norms(view, focus, scalars, resultdir / f"grad_norms_{name}.png"))
     best = best_run(focus)
-    written.append(plot_confusion(study, best, resultdir / f"confusion_{study}.png"))
+    written.append(plot_confusion(view, best, resultdir / f"confusion_{name}.png"))
     try:
-        written.append(plot_misclassified(study, best, resultdir / f"misclassified_{study}.png"))
+        written.append(plot_misclassified(view, best, resultdir / f"misclassified_{name}.png"))
     except (OSError, ValueError, RuntimeError) as e:  # no predictions or model.pt, or the data missing
-        warn(f"{study}: no misclassified-images figure ({type(e).__name__}: {e})")
+        warn(f"{name}: no misclassified-images figure ({type(e).__name__}: {e})")
     return written
+
+
+README_MARK = "<!-- what each choice does: generated by plot.py -->"
+
+
+def update_readme(path: Path, table: str) -> Path:
+    """Put `table` between the two README_MARK lines of `path`, atomically."""
+    before, _, after = path.read_text().split(README_MARK)
+    with atomic_path(path) as tmp:
+        tmp.write_text(f"{before}{README_MARK}\n{table}{README_MARK}{after}")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,38 +360,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--margin", type=positive_float, metavar="PP",
                         help="equivalence margin in percentage points for every study (default: the one declared "
                              "for the runs' recipe: 0.5 quick, 0.2 full)")
+    parser.add_argument("--readme", metavar="PATH",
+                        help="also put the 'what each choice does' table into this file, between its two "
+                             f"'{README_MARK}' lines (the project's README.md)")
     args = parser.parse_args(argv)
+    if args.readme and not (Path(args.readme).is_file() and Path(args.readme).read_text().count(README_MARK) == 2):
+        parser.error(f"--readme {args.readme} has no pair of '{README_MARK}' lines to put the table between")
     logdir, resultdir = Path(args.logdir), Path(args.resultdir)
-    studies = find_studies(logdir)
-    if not studies:
+    views = find_views(logdir, args.all_runs)
+    if not views:
         print(f"{PROG}: error: no runs under {logdir}/ (expected <study>/<config>/seed<k>/): train some with "
               f"run.py or compare_optim.py, or pass --logdir", file=sys.stderr)
         return 1
-    unknown = [s for s in args.study or [] if s not in studies]
+    known = {v.study for v in views} | {v.name for v in views}
+    unknown = [s for s in args.study or [] if s not in known]
     if unknown:
         print(f"{PROG}: error: no runs of study '{unknown[0]}' under {logdir}/; studies there: "
-              f"{', '.join(studies)}", file=sys.stderr)
+              f"{', '.join(dict.fromkeys(v.name for v in views))}", file=sys.stderr)
         return 1
     try:
         check_writable(str(resultdir), "--resultdir")
     except UsageError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
-    selected = args.study or studies
+    selected = [v for v in views if not args.study or {v.study, v.name} & set(args.study)]
     # every study goes into REPORT.md; event files are read only where a figure or a finding needs them
-    loaded = {s: load_study(logdir, s, s in selected or traits(s).gradients, args.all_runs, args.margin)
-              for s in studies}
+    loaded = {v.name: load_view(v, found, v in selected or traits(v.study).gradients, args.margin)
+              for v, found in views.items()}
     partial = [p for d in loaded.values() for p in d["partial"]]
     if partial:
         warn(f"{len(partial)} partial run{'s' if len(partial) > 1 else ''} (no readable result.json) left out: "
              f"{', '.join(map(str, partial[:5]))}{', ...' if len(partial) > 5 else ''}")
     written = []
-    for study in selected:
-        if not loaded[study]["runs"]:
-            warn(f"{study}: no finished runs: nothing to draw")
+    for view in selected:
+        if not loaded[view.name]["runs"]:
+            warn(f"{view.name}: no finished runs: nothing to draw")
             continue
-        written += draw(study, loaded[study], resultdir)
+        written += draw(loaded[view.name], resultdir)
     written.append(write_report(logdir, loaded, resultdir))
+    choices = write_choices(loaded, resultdir)
+    if choices:
+        written.append(choices)
+        if args.readme:
+            written.append(update_readme(Path(args.readme), choices.read_text()))
     print(f"{PROG}: wrote {', '.join(str(p) for p in written)}")
     return 0
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import pandas as pd
 import stats
 from analysis import (best_run, code_name, focus_rows, grad_ratios, layer_names, natural_key, run_dataset,
                       study_dataset)
-from studies import best_rates, recipe_summary, traits
+from dataloader import DATASETS, get_dataset
+from studies import TRAITS, best_rates, recipe_summary, traits
+from train import RECIPES
 from utils import atomic_path
 
 
@@ -67,9 +70,9 @@ def target_text(rows: list[dict]) -> str:
     return f"{100 * study_dataset(rows[0]['runs']).target_val_acc:g}%"
 
 
-def study_heading(study: str, runs: list[dict]) -> str:
-    """A study's heading names its dataset: the same study on another dataset is another result."""
-    return f"{study} on {study_dataset(runs).title}"
+def anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation but hyphens dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
 
 
 def table(rows: list[dict], found: list[stats.Comparison]) -> list[str]:
@@ -307,13 +310,13 @@ def paper_lines(paper: dict[str, tuple[dict, float]], rows: list[dict]) -> list[
     return lines + [""]
 
 
-def headline(study: str, data: dict) -> str:
-    """One line per study: its configs grouped by verdict against the reference, no winner crowned."""
-    rows, found = data["rows"], data.get("comparisons", [])
-    heading = study_heading(study, data["runs"])
-    link = f"**[{heading}](#{heading.lower().replace(' ', '-')})**"
+def headline(data: dict) -> str:
+    """One line per study, dataset and recipe: its configs grouped by verdict against the reference, no winner crowned."""
+    study, rows, found = data["study"], data["rows"], data.get("comparisons", [])
+    heading = data["view"].title
+    link = f"**[{heading}](#{anchor(heading)})**"
     if not rows:
-        return f"- **{study}**: no finished runs."
+        return f"- **{heading}**: no finished runs."
     if not found:
         means = ", ".join(f"{row['name']} {pct(row['mean'])}" for row in focus_rows(study, rows, data["runs"]))
         return f"- {link}: no comparisons; mean test accuracy {means}."
@@ -339,9 +342,9 @@ def code_line(runs: list[dict]) -> str:
     return f"Runs of {len(counts)} code versions, labelled by code digest where a config repeats: {listed}."
 
 
-def study_section(study: str, data: dict, resultdir: Path) -> list[str]:
-    runs, rows = data["runs"], data["rows"]
-    lines = [f"## {study_heading(study, runs)}", ""]
+def study_section(data: dict, resultdir: Path) -> list[str]:
+    study, name, runs, rows = data["study"], data["view"].name, data["runs"], data["rows"]
+    lines = [f"## {data['view'].title}", ""]
     if not runs:
         return lines + [f"No finished runs ({len(data['partial'])} partial).", ""]
     seeds = sorted({r["seed"] for r in runs})
@@ -350,10 +353,10 @@ def study_section(study: str, data: dict, resultdir: Path) -> list[str]:
     lines += [code_line(runs), ""]
     if data.get("latest_only"):
         lines += [f"Configs of the latest invocation: `{data['manifest'].get('command', '?')}`.", ""]
-    for name in (f"compare_{study}.png", f"grad_norms_{study}.png", f"confusion_{study}.png",
-                 f"misclassified_{study}.png"):
-        if (resultdir / name).exists():
-            lines += [f"![{name}]({name})", ""]
+    for figure in (f"compare_{name}.png", f"grad_norms_{name}.png", f"confusion_{name}.png",
+                   f"misclassified_{name}.png"):
+        if (resultdir / figure).exists():
+            lines += [f"![{figure}]({figure})", ""]
     if rows:
         kind, focus = traits(study), focus_rows(study, rows, runs)
         found = data.get("comparisons", [])
@@ -363,7 +366,7 @@ def study_section(study: str, data: dict, resultdir: Path) -> list[str]:
         if kind.best_rates:
             lines += sweep_lines(runs)
         lines += ranking_lines(focus, found) + ["Findings:", ""]
-        lines += comparison_lines(study, found)
+        lines += comparison_lines(name, found)
         if kind.growth:
             lines += growth_lines(study, focus)
         lines += convergence_lines(focus)
@@ -373,16 +376,70 @@ def study_section(study: str, data: dict, resultdir: Path) -> list[str]:
     return lines + diverged_lines(runs) + [""]
 
 
+def verdict_words(found: list[stats.Comparison]) -> str:
+    """A study's verdicts in a few words: 'sigmoid worse by 1.02 pp; 5 others equivalent within 0.5 pp'."""
+    def names(members: list[str], others: bool) -> str:
+        return ", ".join(members) if len(members) <= 3 else f"{len(members)} {'others' if others else 'configs'}"
+    parts = [f"{c.config} {c.verdict} by {abs(100 * c.mean_diff):.2f} pp"
+             for verdict in ("worse", "better") for c in found if c.verdict == verdict]
+    equivalent = [c.config for c in found if c.verdict == "equivalent"]
+    inconclusive = [c.config for c in found if c.verdict == "inconclusive"]
+    if equivalent:
+        parts.append(f"{names(equivalent, bool(parts))} equivalent within {100 * found[0].margin:g} pp")
+    if inconclusive:
+        parts.append(f"{names(inconclusive, bool(parts))} inconclusive")
+    return "; ".join(parts)
+
+
+def choices_table(loaded: dict[str, dict]) -> list[str]:
+    """README's 'what each choice does': a row per study that answers a question, a column per dataset and
+    recipe, each cell the study's verdicts in a few words, computed from the comparisons, never typed."""
+    views = [d for d in loaded.values() if d.get("comparisons") and traits(d["study"]).question]
+    if not views:
+        return []
+    columns = sorted({(d["view"].dataset, d["view"].recipe) for d in views},
+                     key=lambda c: (RECIPES.index(c[1]) if c[1] in RECIPES else len(RECIPES), list(DATASETS).index(c[0])))
+    studies = sorted({d["study"] for d in views}, key=list(TRAITS).index)
+    cells = {(d["study"], d["view"].dataset, d["view"].recipe): d["comparisons"] for d in views}
+    lines = ["| choice (against) | " + " | ".join(f"{get_dataset(ds).title}, {recipe} recipe" for ds, recipe in columns)
+             + " |", "|---|" + "---|" * len(columns)]
+    for study in studies:
+        found = next(cells[k] for k in cells if k[0] == study)
+        refs = " / ".join(dict.fromkeys(c.reference for c in found))
+        row = [verdict_words(cells[(study, *column)]) if (study, *column) in cells else "not run" for column in columns]
+        lines.append(f"| {traits(study).question} (`{study}`, against {refs}) | " + " | ".join(row) + " |")
+    return lines
+
+
+def choices_section(loaded: dict[str, dict]) -> list[str]:
+    table_lines = choices_table(loaded)
+    if not table_lines:
+        return []
+    return ["## What each choice does", "", "Each cell: the verdicts of a study against its reference, paired by seed "
+            "(details in its section below).", "", *table_lines, ""]
+
+
+def write_choices(loaded: dict[str, dict], resultdir: Path) -> Path | None:
+    """resultdir/CHOICES.md: the 'what each choice does' table alone, as README.md holds it."""
+    lines = choices_table(loaded)
+    if not lines:
+        return None
+    path = resultdir / "CHOICES.md"
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def write_report(logdir: Path, loaded: dict[str, dict], resultdir: Path) -> Path:
     n_runs = sum(len(d["runs"]) for d in loaded.values())
     n_partial = sum(len(d["partial"]) for d in loaded.values())
     lines = ["# Report", "",
              f"Computed by plot.py from the runs under `{logdir}`: {plural(n_runs, 'finished run')} in "
-             f"{len(loaded)} stud{'y' if len(loaded) == 1 else 'ies'}; {plural(n_partial, 'partial run')} "
-             f"(no readable result.json) left out.", "", METHOD.replace("\n", " "), "", "## Headlines", "",
-             *(headline(study, data) for study, data in loaded.items()), ""]
-    for study, data in loaded.items():
-        lines += study_section(study, data, resultdir)
+             f"{len(loaded)} stud{'y' if len(loaded) == 1 else 'ies'} (a study: one dataset, one recipe); "
+             f"{plural(n_partial, 'partial run')} (no readable result.json) left out.", "", METHOD.replace("\n", " "),
+             "", *choices_section(loaded), "## Headlines", "", *(headline(data) for data in loaded.values()), ""]
+    for data in loaded.values():
+        lines += study_section(data, resultdir)
     path = resultdir / "REPORT.md"
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines).rstrip() + "\n")

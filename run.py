@@ -23,9 +23,9 @@ import torch
 from dataloader import DATASETS, DataError, get_dataset, prepare_raw
 from executors import require_ray, run_processes, run_ray, run_serial, threads_per_job
 from model import MODELS, build_model
-from studies import (MANIFEST, RUN_STUDIES, STUDY_DATASETS, STUDY_RECIPES, Spec, Study, grid_spec, lr_rule, recipe_summary,
-                     reference_map)
 from runstore import code_digest, config_dir, failed_result, run_path, run_task, stored_result
+from studies import (RUN_STUDIES, STUDY_DATASETS, STUDY_RECIPES, Spec, Study, default_recipe, grid_spec, lr_rule,
+                     manifest_name, recipe_summary, reference_map)
 from train import (DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, RECIPES, SCHEDULES, make_config, make_optimizer,
                    recipe_values, train_step)
 from utils import (DEVICES, Parser, UsageError, check_writable, disk_full_message, is_disk_full, non_negative_float,
@@ -104,7 +104,9 @@ def build_parser(prog: str, description: str, studies: dict[str, Study], default
     p.add_argument("--gpus-per-run", type=gpu_amount, default=0.0,
                    help="Ray: GPUs each run reserves; a fraction lets several runs share one GPU")
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast")
-    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                   help="channels-last memory format (default: on for a CPU, where it made a training step of Net "
+                        "1.5x and its evaluation 2x faster, docs/performance.md; off elsewhere)")
     p.add_argument("--deterministic", action="store_true", help="deterministic algorithms only")
     p.add_argument("--logdir", default="logs", help="where runs are stored")
     p.add_argument("--resultdir", default="result", help="where figures and REPORT.md go")
@@ -144,13 +146,13 @@ RECIPE_FLAGS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "sche
 def expand(study: str, spec: Spec, args) -> list[dict]:
     """Configs for every (config, seed) of a study: the recipe's values, then explicit flags, then the study's own."""
     common = {"study": study, "dataset": args.dataset, "subset": args.subset, "device": args.device, "amp": args.amp,
-              "channels_last": args.channels_last, "deterministic": args.deterministic}
+              "channels_last": bool(args.channels_last), "deterministic": args.deterministic}
     flags = {k: getattr(args, k) for k in RECIPE_FLAGS if getattr(args, k) is not None}
     if "optimizer" in flags and "lr" not in flags:  # another optimizer: its own default rate, not the recipe's
         flags["lr"] = None
     configs = []
     for name, overrides in spec:
-        recipe = recipe_values(args.recipe or STUDY_RECIPES.get(study, "quick"),
+        recipe = recipe_values(args.recipe or default_recipe(study),
                                overrides.get("model", DEFAULT_CONFIG["model"]))
         if "optimizer" in overrides and "lr" not in overrides:
             overrides = {**overrides, "lr": None}
@@ -206,8 +208,10 @@ def seconds_per_sample(config: dict, device: torch.device) -> float:
     """Training time per image of config's network and optimizer: the fastest of a few timed steps."""
     dataset = get_dataset(config["dataset"])
     model = build_model(config["model"], dataset.image_shape, dataset.n_classes, **config["model_args"]).to(device)
-    optimizer = make_optimizer(config["optimizer"], model.parameters(), config["lr"], config["weight_decay"])
     x = torch.randn(config["batch_size"], *dataset.image_shape, device=device)
+    if config["channels_last"]:
+        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    optimizer = make_optimizer(config["optimizer"], model.parameters(), config["lr"], config["weight_decay"])
     y = torch.randint(0, dataset.n_classes, (config["batch_size"],), device=device)
     times = []
     for _ in range(10):
@@ -270,9 +274,11 @@ def plan(studies: dict[str, Spec], args) -> tuple[list[dict], list[dict]]:
 
 
 def write_manifest(study_dir: Path, configs: list[dict], args) -> None:
-    """logs/<study>/study.json: the configs this invocation planned, what each is compared with, the command.
+    """logs/<study>/study-<dataset>-<recipe>.json: the configs this invocation planned, what each is compared
+    with, the command.
 
-    plot.py compares these configs by default; runs of other configs stay on disk and in TensorBoard.
+    plot.py compares these configs by default, per dataset and recipe; runs of other configs stay on disk
+    and in TensorBoard.
     """
     first = {c["name"]: c for c in configs if c["seed"] == 0} or {c["name"]: c for c in configs}
     names = list(dict.fromkeys(c["name"] for c in configs))
@@ -280,9 +286,10 @@ def write_manifest(study_dir: Path, configs: list[dict], args) -> None:
         references = {name: names[0] for name in names[1:]}
     else:
         references = reference_map(study_dir.name, {name: first[name]["model"] for name in names})
-    write_json(study_dir / MANIFEST, {
-        "study": study_dir.name, "configs": {name: config_dir(first[name]) for name in names},
-        "references": references, "seeds": sorted({c["seed"] for c in configs}),
+    recipe = args.recipe or default_recipe(study_dir.name)
+    write_json(study_dir / manifest_name(args.dataset, recipe), {
+        "study": study_dir.name, "dataset": args.dataset, "recipe": recipe,
+        "configs": {name: config_dir(first[name]) for name in names}, "references": references, "seeds": sorted({c["seed"] for c in configs}),
         "command": args.command, "code_digest": code_digest(),
         "written": datetime.now(timezone.utc).isoformat(timespec="seconds")})
 
@@ -302,8 +309,8 @@ def print_plan(studies: dict[str, Spec], tasks: list[dict], finished: list[dict]
         print("speed study: its recipe sets epochs, batch size, optimizer, lr and schedule; those flags do not apply")
     if isinstance(device, torch.device) and device.type == "cpu":
         cpus, how = usable_cpus()
-        print(f"cpus: {cpus} usable ({how}): --jobs {args.jobs}, {worker_threads(args)} torch "
-              f"thread{'s' if worker_threads(args) > 1 else ''} each")
+        threads = torch.get_num_threads() if args.jobs == 1 else worker_threads(args)  # one job: this process's
+        print(f"cpus: {cpus} usable ({how}): --jobs {args.jobs}, {threads} torch thread{'s' if threads > 1 else ''} each")
     if tasks and args.backend == "local":  # Ray's workers are not this machine
         estimate = estimate_seconds([t["config"] for t in tasks], device, args.jobs, args.evals_per_epoch,
                                     worker_threads(args))
@@ -395,6 +402,8 @@ def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, def
     args.command = " ".join([prog, *(sys.argv[1:] if argv is None else argv)])
     try:
         device = backend_device(args)
+        if args.channels_last is None:  # a layout, not a recipe: the fastest one for where the runs train
+            args.channels_last = isinstance(device, torch.device) and device.type == "cpu"
         check_writable(args.logdir, "--logdir")
         check_writable(args.resultdir, "--resultdir")
         selected = selected_studies(args, studies, default_study)
@@ -421,8 +430,8 @@ def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, def
         return 1
     if args.backend == "local":
         args.jobs = args.jobs or default_jobs(device, len(tasks))
-        if args.jobs == 1 and (args.threads or device.type == "cpu"):  # torch's own default counts the host's cores
-            torch.set_num_threads(worker_threads(args))
+        if args.jobs == 1 and (args.threads or torch.get_num_threads() > worker_threads(args)):
+            torch.set_num_threads(worker_threads(args))  # torch's own default counts the host's cores
     print_plan(selected, tasks, finished, args, device)
     if args.dry_run:
         return 0

@@ -15,7 +15,19 @@ from utils import UsageError, positive_float, positive_int
 
 Spec = list[tuple[str, dict]]  # (config name, config overrides)
 Study = Callable[[argparse.Namespace], Spec]
-MANIFEST = "study.json"  # logs/<study>/study.json (run.py writes, plot.py reads): the latest invocation's configs
+LEGACY_MANIFEST = "study.json"  # logs/<study>/study.json of older logs: one latest invocation per study
+
+
+def manifest_name(dataset: str, recipe: str) -> str:
+    """logs/<study>/study-<dataset>-<recipe>.json (run.py writes, plot.py reads): the latest invocation's
+    configs of a study on that dataset under that recipe, so that a Fashion-MNIST or full-recipe run of
+    the study does not hide the MNIST or quick one from the report."""
+    return f"study-{dataset}-{recipe}.json"
+
+
+def default_recipe(study: str) -> str:
+    """The recipe a study trains with unless --recipe says otherwise."""
+    return STUDY_RECIPES.get(study, "quick")
 REFERENCE_BATCH = 64  # the batch size whose learning rate the linear scaling rule starts from
 SWEEP_FACTORS = (0.1, 10**-0.5, 1.0, 10**0.5, 10.0)  # x the optimizer's default rate: 2 decades
 
@@ -106,11 +118,18 @@ class Traits:
     gradients: bool = False  # figures and findings include per-layer gradient norms
     growth: str | None = None  # the model argument it varies by size: findings list accuracy by it
     paper: dict[str, tuple[dict, float]] | None = None  # published test errors shown beside the suite's
+    question: str | None = None  # the choice it answers, a row of README's "what each choice does" table
 
 
 TRAITS: dict[str, Traits] = {
-    "activation": Traits(gradients=True), "depth": Traits(gradients=True, growth="depth"),
-    "width": Traits(growth="width"), "optim_sweep": Traits(best_rates=True), "lecun98": Traits(paper=LECUN98),
+    "base": Traits(question="the seed project's networks"),
+    "activation": Traits(gradients=True, question="activation function"),
+    "depth": Traits(gradients=True, growth="depth", question="number of layers"),
+    "width": Traits(growth="width", question="neurons per layer"),
+    "optim": Traits(question="optimizer"),
+    "optim_sweep": Traits(best_rates=True, question="optimizer, each at its best rate"),
+    "batch_size": Traits(question="batch size"),
+    "lecun98": Traits(paper=LECUN98),
 }
 
 

@@ -25,7 +25,7 @@ def test_grids_add_runs_and_never_lose_one(tmp_path, capsys):
     assert "2 runs trained, 0 skipped" in capsys.readouterr().out
     runs = finished(tmp_path, "mine")
     assert len(runs) == 5 and sum(r.startswith("width=300-") for r in runs) == 2
-    manifest = json.loads((tmp_path / "mine" / "study.json").read_text())
+    manifest = json.loads((tmp_path / "mine" / "study-mnist-quick.json").read_text())
     assert list(manifest["configs"]) == ["width=300", "width=50"]  # the latest invocation's configs
     assert manifest["references"] == {"width=50": "width=300"}  # a grid's reference: its first config
     stored = [json.loads(p.read_text()) for p in tmp_path.glob("mine/width=50-*/seed0/result.json")]
@@ -78,4 +78,4 @@ def test_a_bad_grid_is_one_line_exit_2_and_trains_nothing(tmp_path, argv, messag
     out = run_cli("run.py", *argv, "--logdir", tmp_path / "logs", "--resultdir", tmp_path / "r", "--no-plot")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, out.stderr
-    assert not list(tmp_path.rglob("result.json")) and not list(tmp_path.rglob("study.json"))
+    assert not list(tmp_path.rglob("result.json")) and not list(tmp_path.rglob("study-mnist-quick.json"))

@@ -159,7 +159,8 @@ def test_hand_made_logs_give_the_known_numbers(hand_made, labels, tmp_path, caps
     assert plot.main(["--logdir", str(hand_made), "--resultdir", str(out)]) == 0
     assert "3 partial runs (no readable result.json) left out" in capsys.readouterr().err
     report = (out / "REPORT.md").read_text()
-    assert "16 finished runs in 2 studies; 3 partial runs (no readable result.json) left out." in report
+    assert ("16 finished runs in 2 studies (a study: one dataset, one recipe); 3 partial runs (no readable "
+            "result.json) left out.") in report
 
     # the statistics, independently: paired t-tests and TOST (statsmodels), Holm by hand over the 2 comparisons
     acc = {n: [float(np.mean(predictions(labels, r) == labels)) for r in PLAN[n][0]] for n in PLAN}
@@ -428,7 +429,8 @@ def test_a_diverged_seed_is_left_out_of_curves_tables_and_comparisons_alike(tmp_
     bad = make_run(logs, "activation", "sigmoid", 3, status="diverged", model_args={"act": "sigmoid"})
     with SummaryWriter(str(bad)) as w:  # val points logged before the loss went to NaN
         w.add_scalar("val/acc", 0.10, 2)
-    data = analysis.load_study(logs, "activation", with_scalars=True)
+    [(view, found)] = analysis.find_views(logs).items()
+    data = analysis.load_view(view, found, with_scalars=True)
     [c] = data["comparisons"]
     assert c.seeds == [0, 1, 2] and c.left_out == {3: "sigmoid diverged"}
     sig = next(row for row in data["rows"] if row["name"] == "sigmoid")
@@ -444,3 +446,29 @@ def test_a_diverged_seed_is_left_out_of_curves_tables_and_comparisons_alike(tmp_
     sigmoid_line = next(line for line in val_ax.get_lines() if line.get_label() == "sigmoid (3 seeds)")
     assert sigmoid_line.get_ydata()[0] == pytest.approx(100 * val_accs(2)[0])  # the diverged 10% is not averaged in
     plt.close(fig)
+
+
+def test_each_dataset_and_recipe_of_a_study_is_reported_and_tabled_apart(tmp_path, capsys):
+    studies = {"activation": lambda args: [(act, {"model": "MLPNet", "model_args": {"act": act, "depth": 1,
+                                                                                     "width": 32}})
+                                           for act in ("relu", "sigmoid")]}
+    logs, out = tmp_path / "logs", tmp_path / "result"
+    common = ["--study", "activation", "--seeds", "3", "--epochs", "1", "--subset", "500", "--jobs", "1",
+              "--device", "cpu", "--quiet", "--no-plot", "--logdir", str(logs)]
+    assert run.main(common, studies=studies) == 0
+    assert run.main(common + ["--dataset", "fashion-mnist", "--recipe", "full"], studies=studies) == 0
+    assert sorted(p.name for p in (logs / "activation").glob("study*.json")) == [
+        "study-fashion-mnist-full.json", "study-mnist-quick.json"]
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n{plot.README_MARK}\nold table\n{plot.README_MARK}\nthe rest\n")
+    assert plot.main(["--logdir", str(logs), "--resultdir", str(out), "--readme", str(readme)]) == 0
+    report = (out / "REPORT.md").read_text()
+    assert "\n## activation on MNIST, recipe quick\n" in report
+    assert "\n## activation on Fashion-MNIST, recipe full\n" in report  # the later invocation hides nothing
+    assert (out / "activation_comparisons.csv").exists() and (out / "activation-fashion-mnist-full_comparisons.csv").exists()
+    assert "](#activation-on-fashion-mnist-recipe-full)" in report  # the headline links to its section
+    table = (out / "CHOICES.md").read_text().splitlines()
+    assert table[0] == "| choice (against) | MNIST, quick recipe | Fashion-MNIST, full recipe |"
+    assert table[2].startswith("| activation function (`activation`, against relu) | sigmoid ")
+    assert readme.read_text() == f"# title\n{plot.README_MARK}\n" + "\n".join(table) + f"\n{plot.README_MARK}\nthe rest\n"
+    assert "\n".join(table) in report

@@ -81,7 +81,7 @@ def test_another_config_gets_its_own_run_directory_and_both_finished_runs_stay(t
     runs = sorted(tmp_path.glob("MLP/MLP-*/seed0/result.json"))
     assert len(runs) == 2 and first[0] in runs
     assert sorted(json.loads(p.read_text())["config"]["lr"] for p in runs) == [0.001, 0.01]
-    manifest = json.loads((tmp_path / "MLP" / "study.json").read_text())
+    manifest = json.loads((tmp_path / "MLP" / "study-mnist-quick.json").read_text())
     assert list(manifest["configs"].values()) == [p.parent.parent.name for p in runs
                                                   if json.loads(p.read_text())["config"]["lr"] == 0.001]
     assert run.main(argv + ["--lr", "0.01"]) == 0  # the first config again: found, not retrained

@@ -70,7 +70,7 @@ def test_a_run_of_other_code_is_not_reused_and_stays_beside_the_new_one(tmp_path
     both = sorted(tmp_path.glob("MLP/MLP-*/seed0/result.json"))
     assert len(both) == 2 and first[0] in both and first[0].read_bytes() == before
     assert {json.loads(p.read_text())["code_digest"] for p in both} == {other, real}
-    manifest = json.loads((tmp_path / "MLP" / "study.json").read_text())
+    manifest = json.loads((tmp_path / "MLP" / "study-mnist-quick.json").read_text())
     assert manifest["code_digest"] == other
 
 

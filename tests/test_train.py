@@ -122,8 +122,8 @@ def test_keep_freed_memory_stops_the_page_faults_of_every_conv_step():
 
 def test_common_random_numbers_pair_the_configs_of_a_study():
     """With one seed, same-shaped networks start from the same weights and every config sees the same batches."""
-    common = {"subset": 300, "epochs": 1, "device": "cpu", "seed": 5}
-    relu, gelu, mlp, other_seed = (train_run({**common, **c}) for c in (
+    common = {"subset": 300, "epochs": 1, "device": "cpu", "seed": 5, "channels_last": True}
+    relu, gelu, mlp, other_seed = (train_run({**common, **c}, evals_per_epoch=1) for c in (
         {"model": "ConvNet", "model_args": {"act": "relu"}}, {"model": "ConvNet", "model_args": {"act": "gelu"}},
         {"model": "MLP", "batch_size": 32}, {"model": "ConvNet", "seed": 6}))
     assert relu["shared"]["init_digest"] == gelu["shared"]["init_digest"] != mlp["shared"]["init_digest"]
