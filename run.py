@@ -403,7 +403,9 @@ def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, def
     try:
         device = backend_device(args)
         if args.channels_last is None:  # a layout, not a recipe: the fastest one for where the runs train
-            args.channels_last = isinstance(device, torch.device) and device.type == "cpu"
+            on_cpu = (device.type == "cpu" if isinstance(device, torch.device)  # Ray: workers without a GPU
+                      else args.gpus_per_run == 0 and args.device in ("auto", "cpu"))
+            args.channels_last = on_cpu
         check_writable(args.logdir, "--logdir")
         check_writable(args.resultdir, "--resultdir")
         selected = selected_studies(args, studies, default_study)

@@ -4,21 +4,25 @@
 # ends. Wall times go to LOGROOT/times.tsv with the 1-minute load average before and after each command.
 #
 #   bash docs/results/regenerate.sh LOGROOT          # train; LOGROOT/logs holds every run
-#   python plot.py --logdir LOGROOT/logs --resultdir docs/results
+#   cd LOGROOT && python REPO/plot.py --logdir logs --resultdir REPO/docs/results --readme REPO/README.md
+# The commands run in LOGROOT with --logdir logs, so that the manifests, and REPORT.md after them,
+# quote a relative folder and no machine path. PYTHON: the interpreter, on PATH or an absolute path.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+repo=$(cd "$(dirname "$0")/../.." && pwd)
 root=${1:?usage: bash docs/results/regenerate.sh LOGROOT}
-logs="$root/logs"
 py=${PYTHON:-python}
-mkdir -p "$logs"
+mkdir -p "$root/logs"
+cd "$root"
 step() {
   local start load
   start=$(date +%s)
   load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")
   echo "== $*"
-  "$py" "$@" --logdir "$logs" --no-plot --quiet
-  printf '%s\t%s s\tload %s -> %s\n' "$*" "$(( $(date +%s) - start ))" "$load" \
-    "$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")" >> "$root/times.tsv"
+  local script=$1
+  shift
+  "$py" "$repo/$script" "$@" --logdir logs --no-plot --quiet
+  printf '%s %s\t%s s\tload %s -> %s\n' "$script" "$*" "$(( $(date +%s) - start ))" "$load" \
+    "$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")" >> times.tsv
 }
 # 1. MNIST, quick recipe
 step run.py --study all
