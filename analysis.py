@@ -102,14 +102,14 @@ def find_views(logdir: Path, all_runs: bool = False) -> dict[View, dict]:
         keys = list(manifests)
         if all_runs or not manifests:
             keys += sorted({run_view(study, r) for r in every} - set(keys), key=lambda v: (v.dataset, v.recipe))
+        # a partial run without a readable config.json is counted once, with the study's first view
+        partial_of = {p: partial_view(study, p) or keys[0] for p in partial} if keys else {}
         for view in keys:
             manifest = manifests.get(view)
             wanted = None if all_runs or manifest is None else set(manifest["configs"].values())
             of_view = [r for r in every if run_view(study, r) == view]
             runs = [r for r in of_view if wanted is None or r["config_dir"] in wanted]
-            # a partial run without a readable config.json is counted once, with the study's first view
-            mine = [p for p in partial if (p.parent.name in wanted if wanted is not None else
-                                           partial_view(study, p) in (view, None if view == keys[0] else view))]
+            mine = [p for p in partial if (p.parent.name in wanted if wanted is not None else partial_of[p] == view)]
             views[view] = {"every": of_view, "runs": runs, "partial": mine, "manifest": manifest,
                            "latest_only": wanted is not None}
     return views
