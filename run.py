@@ -32,7 +32,7 @@ from utils import (DEVICES, Parser, UsageError, check_writable, disk_full_messag
                    pick_device, positive_float, positive_int, remove_stale_temps, usable_cpus, write_hparams_config,
                    write_json)
 
-SEEDS = 5  # with the quick recipe, `python run.py` (25 runs) ends within 10 minutes on 2 CPU cores
+SEEDS = 5  # with the quick recipe, `python run.py` (25 runs) trains in about 9 minutes on 2 CPU cores
 STUDIES = RUN_STUDIES
 
 
@@ -163,7 +163,7 @@ def expand(study: str, spec: Spec, args) -> list[dict]:
 
 def is_folder_name(name: str) -> bool:
     """True when `name` names one directory inside --logdir: nothing that climbs out or nests."""
-    return bool(name) and name not in (".", "..") and not any(sep in name for sep in ("/", "\\", os.sep))
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name  # os.sep is one of them
 
 
 def selected_studies(args, studies: dict[str, Study], default_study: str = "base") -> dict[str, Spec]:
