@@ -18,7 +18,7 @@ from torch import nn
 from dataloader import DEFAULT_DATASET, batches, epoch_order, get_dataset, load_splits, to_channels_last
 from evaluate import evaluate
 from model import build_model, count_parameters, named_layers
-from utils import (git_commit, keep_freed_memory, pick_device, read_json, save_checkpoint, save_predictions,
+from utils import (git_commit, keep_freed_memory, pick_device, save_checkpoint, save_predictions,
                    seed_everything, write_json, write_run_hparams)
 
 # name -> (class, default learning rate, extra arguments). Each rate is the usual default for

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from model import ACTIVATIONS, MODELS, build_model, count_parameters, named_layers
+from model import ACTIVATIONS, MODELS, MONOTONIC, activation, build_model, conv_block, count_parameters, named_layers
 
 SEED_NETWORKS = {"Net": 225_034, "NetSigmoid": 225_034, "NetDeep": 159_882, "MLP": 669_706, "LeNet": 61_706}
 
@@ -21,6 +21,29 @@ def test_netsigmoid_has_sigmoid_wherever_net_has_relu():
 def test_lenet_is_a_real_lenet5():
     convs = [m for m in build_model("LeNet").modules() if isinstance(m, torch.nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [(1, 6, (5, 5)), (6, 16, (5, 5))]
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS)
+def test_conv_block_computes_convolution_activation_then_pooling(act):
+    """Pooling first (MONOTONIC activations) is an exact reordering: the same outputs and gradients."""
+    torch.manual_seed(0)
+    block = torch.nn.Sequential(*conv_block(3, 8, act))
+    conv = block[0]
+    reference = torch.nn.Sequential(conv, activation(act), torch.nn.MaxPool2d(2))
+    x = torch.randn(4, 3, 12, 12)
+    out, expected = block(x), reference(x)
+    assert torch.equal(out, expected)
+    grads = [torch.autograd.grad(y.square().sum(), conv.weight)[0] for y in (out, expected)]
+    assert torch.allclose(grads[0], grads[1], rtol=1e-5, atol=1e-6)
+    assert (type(block[1]) is torch.nn.MaxPool2d) == (act in MONOTONIC)
+
+
+def test_gelu_and_silu_do_not_commute_with_pooling():
+    """Why MONOTONIC leaves them out: pooling first would change the network."""
+    x = torch.tensor([[[[-0.5, -3.0], [-3.0, -3.0]]]])
+    for act in ("gelu", "silu"):
+        f = activation(act)
+        assert not torch.equal(torch.nn.MaxPool2d(2)(f(x)), f(torch.nn.MaxPool2d(2)(x)))
 
 
 @pytest.mark.parametrize("act", ACTIVATIONS)
