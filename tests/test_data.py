@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from dataloader import DATASETS, batches, load_splits, md5sum, prepare_raw, split_indices
+from dataloader import DATA_ROOT, DATASETS, DataError, batches, load_splits, md5sum, prepare_raw, read_idx, \
+    split_indices, torchvision_dataset
 
 MNIST = DATASETS["mnist"]
 MD5, N_TRAIN, N_VAL = MNIST.md5, MNIST.n_train, MNIST.n_val
@@ -16,6 +17,23 @@ def test_extracted_files_match_published_md5(name):
     prepare_raw(dataset=name)
     for file, md5 in DATASETS[name].md5.items():
         assert md5sum(DATASETS[name].raw() / file) == md5
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_the_idx_reader_reads_what_torchvision_reads(name):
+    ds = DATASETS[name]
+    prepare_raw(dataset=name)
+    test = torchvision_dataset(ds, DATA_ROOT, train=False)
+    images, labels = (read_idx(ds.raw() / f) for f in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+    assert images.shape == (10_000, 28, 28) and images.dtype == torch.uint8 and torch.equal(images, test.data)
+    assert torch.equal(labels.long(), test.targets)
+
+
+def test_the_idx_reader_refuses_other_files(tmp_path):
+    path = tmp_path / "not-idx"
+    path.write_bytes(b"\0\0\x0d\x01" + (4).to_bytes(4, "big") + bytes(16))  # float32 values, not bytes
+    with pytest.raises(DataError, match="not an IDX file of bytes"):
+        read_idx(path)
 
 
 def test_split_shapes_sizes_and_normalization():
