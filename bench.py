@@ -36,8 +36,8 @@ from dataloader import DATA_ROOT, DATASETS, DEFAULT_DATASET, DataError, get_data
 from model import build_model, named_layers
 from studies import STUDY_DATASETS
 from train import SPEED_RECIPE, make_optimizer, train_epoch, train_run, train_step
-from utils import (DEVICES, Parser, UsageError, check_writable, keep_freed_memory, pick_device, positive_float,
-                   positive_int, write_json)
+from utils import (DEVICES, Parser, UsageError, check_writable, exit_with, keep_freed_memory, pick_device,
+                   positive_float, positive_int, write_json)
 
 MODELS = ("Net", "LeNet", "NetDeep", "MLP")
 BATCH = 64  # pytorch/examples' batch size, used by both pipelines
@@ -346,4 +346,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 import run
 from studies import OPTIM_STUDIES, best_rates, traits
+from utils import exit_with
 
 STUDIES = OPTIM_STUDIES
 
@@ -45,4 +45,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -23,7 +23,8 @@ from analysis import (PROG, View, best_run, find_views, focus_rows, layer_names,
                       natural_key, run_dataset, warn, write_comparisons)
 from report import pct, write_choices, write_report  # noqa: E402
 from studies import traits  # noqa: E402
-from utils import Parser, UsageError, atomic_path, check_writable, load_predictions, positive_float  # noqa: E402
+from utils import (Parser, UsageError, atomic_path, check_writable, exit_with, load_predictions,  # noqa: E402
+                   positive_float)
 
 N_MISCLASSIFIED = 32
 
@@ -408,4 +409,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -28,7 +28,7 @@ from studies import (RUN_STUDIES, STUDY_DATASETS, STUDY_RECIPES, Spec, Study, de
                      manifest_name, recipe_summary, reference_map)
 from train import (DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, RECIPES, SCHEDULES, make_config, make_optimizer,
                    recipe_values, train_step)
-from utils import (DEVICES, Parser, UsageError, check_writable, disk_full_message, is_disk_full, non_negative_float,
+from utils import (DEVICES, Parser, UsageError, check_writable, disk_full_message, exit_with, is_disk_full, non_negative_float,
                    pick_device, positive_float, positive_int, remove_stale_temps, usable_cpus, write_hparams_config,
                    write_json)
 
@@ -463,4 +463,4 @@ def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, def
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -16,7 +16,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -138,6 +138,17 @@ def git_commit() -> str | None:
 
 
 # ---- command line ---------------------------------------------------------------------------------
+
+def exit_with(main: Callable[[], int]) -> None:
+    """sys.exit(main()), quietly when the reader of stdout went away (`python run.py --dry-run | head`)."""
+    try:
+        code = main()
+        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's documented recipe
+        code = 1
+    sys.exit(code)
+
 
 class Parser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line, exit code 2."""

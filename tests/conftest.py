@@ -1,3 +1,4 @@
+import importlib
 import os
 import shutil
 import subprocess
@@ -21,6 +22,24 @@ def run_cli(*args, cwd: Path = ROOT, timeout: float = 240, env: dict | None = No
     """Run one of the project's scripts as a user would, in a subprocess."""
     return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env)
+
+
+@pytest.fixture
+def cli(capsys):
+    """Call a script's main(argv) in this process: run_cli's answer without a Python and torch start-up each.
+
+    For argument and input errors, which main reports before any training; a traceback would fail the test.
+    """
+    def call(script: str, *args) -> subprocess.CompletedProcess:
+        main = importlib.import_module(Path(script).stem).main
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # argparse's usage errors
+            code = e.code if isinstance(e.code, int) else int(e.code is not None)
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess([script, *args], code, out.out, out.err)
+    return call
 
 
 @pytest.fixture

@@ -85,12 +85,12 @@ def test_networks_take_their_sizes_from_the_image_shape_and_classes():
     assert count_parameters(build_model("MLP", (1, 28, 28), 10)) == count_parameters(build_model("MLP"))
 
 
-def test_a_fashion_mnist_run_learns_and_evaluate_reads_its_dataset_from_the_checkpoint(tmp_path):
+def test_a_fashion_mnist_run_learns_and_evaluate_reads_its_dataset_from_the_checkpoint(cli, tmp_path):
     config = {"dataset": "fashion-mnist", "model": "MLP", "subset": 5000, "epochs": 1, "device": "cpu"}
     result = train_run(config, tmp_path / "run", evals_per_epoch=1)
     assert result["config"]["dataset"] == "fashion-mnist" and len(result["test_confusion"]) == 10
     assert result["test_acc"] >= 0.75  # chance is 10%; 1 epoch on 5,000 images gave about 79%
-    out = run_cli("evaluate.py", tmp_path / "run" / "model.pt", "--device", "cpu")
+    out = cli("evaluate.py", tmp_path / "run" / "model.pt", "--device", "cpu")
     assert out.returncode == 0, out.stderr
     assert f"accuracy {100 * result['test_acc']:.2f}%" in out.stdout and "Fashion-MNIST test images" in out.stdout
     assert "Ankle boot" in out.stdout and "T-shirt/top:" in out.stdout

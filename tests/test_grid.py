@@ -5,7 +5,6 @@ import pytest
 
 import run
 import studies
-from conftest import run_cli
 
 FAST = ["--epochs", "1", "--subset", "500", "--seeds", "1", "--device", "cpu", "--jobs", "1", "--no-plot", "--quiet"]
 
@@ -74,8 +73,8 @@ def test_a_grid_plans_with_dry_run_and_seeds(tmp_path, capsys):
     (["--grid", "width=300", "--model", "Net"], "--grid width: not a key for model Net; valid:"),
     (["--grid", "act=relu", "--study", "base"], "--grid is a study of its own"),
 ])
-def test_a_bad_grid_is_one_line_exit_2_and_trains_nothing(tmp_path, argv, message):
-    out = run_cli("run.py", *argv, "--logdir", tmp_path / "logs", "--resultdir", tmp_path / "r", "--no-plot")
+def test_a_bad_grid_is_one_line_exit_2_and_trains_nothing(cli, tmp_path, argv, message):
+    out = cli("run.py", *argv, "--logdir", tmp_path / "logs", "--resultdir", tmp_path / "r", "--no-plot")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, out.stderr
     assert not list(tmp_path.rglob("result.json")) and not list(tmp_path.rglob("study-mnist-quick.json"))

@@ -12,7 +12,6 @@ from statsmodels.stats.weightstats import ttost_paired
 import analysis
 import plot
 import run
-from conftest import run_cli
 from runstore import config_dir
 from train import make_config
 from utils import write_json
@@ -322,8 +321,8 @@ def test_epochs_to_target_uses_the_val_curve_and_natural_order():
                                                        "conv_w16", "conv_w64", "mlp2", "mlp10"]
 
 
-def test_no_logs_unknown_study_and_unwritable_resultdir(tmp_path, labels, capsys):
-    empty = run_cli("plot.py", "--logdir", tmp_path / "nothing", "--resultdir", tmp_path / "r")
+def test_no_logs_unknown_study_and_unwritable_resultdir(cli, tmp_path, labels, capsys):
+    empty = cli("plot.py", "--logdir", tmp_path / "nothing", "--resultdir", tmp_path / "r")
     assert empty.returncode == 1 and "no runs under" in empty.stderr
     assert len(empty.stderr.strip().splitlines()) == 1 and "Traceback" not in empty.stderr
     logs = tmp_path / "logs"

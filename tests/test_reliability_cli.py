@@ -1,7 +1,8 @@
-"""Bad command lines: exit 2 (usage) or 1 (runtime) with a one-line message, never a traceback."""
-import pytest
+"""Bad command lines: exit 2 (usage) or 1 (runtime) with a one-line message, never a traceback.
 
-from conftest import run_cli
+In this process (the cli fixture); tests/test_run.py checks the same in a real subprocess.
+"""
+import pytest
 
 
 @pytest.fixture(scope="module")
@@ -28,16 +29,16 @@ def one_line_error(out, code, *fragments):
     ("compare_optim.py", ["--lr", "0"], ["must be a positive number"]),
     ("compare_optim.py", ["--seeds", "0"], ["must be a positive integer"]),
 ])
-def test_bad_values_exit_2(script, argv, fragments):
-    one_line_error(run_cli(script, *argv), 2, f"{script}: error:", *fragments)
+def test_bad_values_exit_2(cli, script, argv, fragments):
+    one_line_error(cli(script, *argv), 2, f"{script}: error:", *fragments)
 
 
 @pytest.mark.parametrize("flag", ["--logdir", "--resultdir"])
-def test_unwritable_output_directories_exit_2(a_file, flag):
-    one_line_error(run_cli("run.py", flag, a_file / "sub", "--dry-run"), 2, f"{flag} {a_file / 'sub'}")
+def test_unwritable_output_directories_exit_2(cli, a_file, flag):
+    one_line_error(cli("run.py", flag, a_file / "sub", "--dry-run"), 2, f"{flag} {a_file / 'sub'}")
 
 
-def test_evaluate_needs_an_existing_model(a_file, tmp_path):
-    one_line_error(run_cli("evaluate.py", tmp_path / "missing.pt"), 2, "no such file")
-    one_line_error(run_cli("evaluate.py", a_file), 2, "is not a model checkpoint written by train.py")
-    one_line_error(run_cli("evaluate.py"), 2, "the following arguments are required: checkpoint")
+def test_evaluate_needs_an_existing_model(cli, a_file, tmp_path):
+    one_line_error(cli("evaluate.py", tmp_path / "missing.pt"), 2, "no such file")
+    one_line_error(cli("evaluate.py", a_file), 2, "is not a model checkpoint written by train.py")
+    one_line_error(cli("evaluate.py"), 2, "the following arguments are required: checkpoint")

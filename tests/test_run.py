@@ -1,11 +1,13 @@
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
 
 import run
-from conftest import run_cli, run_dir_of
+from conftest import ROOT, run_cli, run_dir_of
 
 TINY = ["--epochs", "1", "--seeds", "1", "--subset", "1000", "--device", "cpu", "--jobs", "1", "--no-plot", "--quiet"]
 
@@ -121,13 +123,14 @@ def test_bad_values_exit_2_with_one_line(argv, expected, capsys):
     assert exit_info.value.code == 2 and expected in err and len(err.strip().splitlines()) == 1
 
 
-def test_cli_errors_in_a_subprocess(tmp_path):
+def test_cli_errors_and_a_closed_pipe_in_a_subprocess(tmp_path):
     out = run_cli("run.py", "--study", "nope")
     assert out.returncode == 2 and "Traceback" not in out.stderr and "base" in out.stderr
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    out = run_cli("run.py", "--logdir", blocker / "logs", "--dry-run")
-    assert out.returncode == 2 and "--logdir" in out.stderr and "Traceback" not in out.stderr
+    plan = subprocess.Popen([sys.executable, "run.py", "--study", "all", "--dry-run", "--logdir", str(tmp_path)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    plan.stdout.close()  # as `python run.py --dry-run | head` does after its lines
+    err = plan.communicate(timeout=120)[1]
+    assert plan.returncode == 1 and "Traceback" not in err, err
     help_text = run_cli("run.py", "--help")
     assert help_text.returncode == 0 and "--scale-lr" in help_text.stdout
 

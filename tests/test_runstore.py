@@ -135,8 +135,8 @@ def test_cpus_come_from_the_affinity_mask_and_the_cgroup_quota(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", "..", "."])
-def test_a_grid_name_that_is_not_one_folder_exits_2(tmp_path, name):
-    out = run_cli("run.py", "--grid", "act=relu,gelu", "--name", name, "--dry-run", "--logdir", tmp_path / "l")
+def test_a_grid_name_that_is_not_one_folder_exits_2(cli, tmp_path, name):
+    out = cli("run.py", "--grid", "act=relu,gelu", "--name", name, "--dry-run", "--logdir", tmp_path / "l")
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "one folder name" in out.stderr
 
 

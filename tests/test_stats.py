@@ -85,7 +85,7 @@ def test_holm_matches_statsmodels():
         assert holm(p) == pytest.approx(list(multipletests(p, method="holm")[1]))
     assert holm([None, 0.04, None, 0.01]) == [None, pytest.approx(0.04), None, pytest.approx(0.02)]
     assert holm([]) == [] and holm([None]) == [None]
-    rows = np.random.default_rng(1).uniform(0, 0.1, size=(50, 6))
+    rows = np.random.default_rng(1).uniform(0, 0.1, size=(12, 6))  # statsmodels takes ~60 ms a row
     expected = np.array([multipletests(r, method="holm")[1] for r in rows])
     assert holm_array(rows) == pytest.approx(expected)
 

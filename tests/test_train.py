@@ -7,7 +7,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import run_cli
 from evaluate import evaluate, load_checkpoint
 from model import build_model
 from train import OPTIMIZERS, make_config, make_optimizer, train_run
@@ -61,11 +60,11 @@ def test_evaluate_counts_exactly():
     assert m["confusion"][5][2] == 1 and m["per_class_acc"][5] == 0.0
 
 
-def test_evaluate_cli_on_a_saved_model(short_run):
+def test_evaluate_cli_on_a_saved_model(cli, short_run):
     run_dir, r = short_run
     model, ckpt = load_checkpoint(str(run_dir / "model.pt"), torch.device("cpu"))
     assert ckpt["model"] == "LeNet"
-    out = run_cli("evaluate.py", run_dir / "model.pt", "--device", "cpu")
+    out = cli("evaluate.py", run_dir / "model.pt", "--device", "cpu")
     assert out.returncode == 0, out.stderr
     assert f"accuracy {100 * r['test_acc']:.2f}%" in out.stdout
 

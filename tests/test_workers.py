@@ -63,21 +63,8 @@ def rerun(logdir: Path) -> subprocess.CompletedProcess:
                           cwd=ROOT, capture_output=True, text=True, timeout=240)
 
 
-def test_workers_die_with_a_sigkilled_parent_and_the_rerun_completes(tmp_path):
-    proc = start(tmp_path)
-    wait_for(proc, "epoch 1/2")
-    workers = workers_of(proc.pid)
-    assert len(workers) == 2
-    proc.kill()
-    proc.wait()
-    time.sleep(3)
-    assert [pid for pid in workers if state(pid) not in (None, "Z")] == []  # no orphan trains on
-    again = rerun(tmp_path)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert len(finished(tmp_path)) == 3 and all(r["status"] == "ok" for r in finished(tmp_path))
-
-
-def test_a_sigkilled_worker_loses_only_its_run_and_never_hangs_the_study(tmp_path):
+def test_a_killed_worker_loses_only_its_run_a_killed_parent_takes_its_workers_and_the_rerun_completes(tmp_path):
+    # a SIGKILLed worker: its run is reported lost, the others finish, the study never hangs
     proc = start(tmp_path)
     wait_for(proc, "epoch 1/2")
     victim = workers_of(proc.pid)[0]
@@ -87,5 +74,18 @@ def test_a_sigkilled_worker_loses_only_its_run_and_never_hangs_the_study(tmp_pat
     lost = [line for line in out.splitlines() if line.startswith("failed:")]
     assert len(lost) == 1 and f"pid {victim}" in lost[0] and "SIGKILL" in lost[0], out
     assert len(finished(tmp_path)) == 2  # every other run still finished
-    again = rerun(tmp_path)
-    assert again.returncode == 0 and "1 runs trained, 2 skipped" in again.stdout, again.stdout + again.stderr
+
+    # a SIGKILLed parent, while it trains the lost run again: no orphan trains on
+    proc = start(tmp_path)
+    wait_for(proc, "3 runs, 2 finished, 1 to train")  # the rerun plans just the lost run
+    wait_for(proc, "epoch 1/2")
+    workers = workers_of(proc.pid)
+    assert workers
+    proc.kill()
+    proc.wait()
+    time.sleep(3)
+    assert [pid for pid in workers if state(pid) not in (None, "Z")] == []
+
+    again = rerun(tmp_path)  # the lost run, unless the killed parent's worker had just finished it
+    assert again.returncode == 0 and " runs trained, " in again.stdout, again.stdout + again.stderr
+    assert len(finished(tmp_path)) == 3 and all(r["status"] == "ok" for r in finished(tmp_path))
