@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import run
-from conftest import run_cli, run_dir_of
+from conftest import run_dir_of
 from model import build_model
 from utils import is_disk_full
 
@@ -40,16 +40,16 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
-def test_a_full_disk_stops_in_one_line_and_the_next_run_with_space_completes(small_disk, tmp_path):
+def test_a_full_disk_stops_in_one_line_and_the_next_run_with_space_completes(cli, small_disk, tmp_path):
     argv = ["run.py", "--model", "Net", "--epochs", "1", "--seeds", "1", "--subset", "500", "--device", "cpu",
             "--jobs", "1", "--no-plot", "--quiet", "--logdir", small_disk / "logs", "--resultdir", tmp_path / "r"]
-    out = run_cli(*argv)
+    out = cli(*argv)
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     assert "the disk is full" in out.stderr and str(small_disk / "logs") in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
     assert not list(small_disk.rglob("result.json")) and not list(small_disk.rglob("*.tmp"))
     subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
-    again = run_cli(*argv)
+    again = cli(*argv)
     assert again.returncode == 0, again.stderr
     assert json.loads((run_dir_of(small_disk / "logs", "Net", "Net") / "result.json").read_text())["status"] == "ok"
 
