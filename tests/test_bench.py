@@ -5,7 +5,6 @@ import torch
 
 import bench
 import run
-from conftest import run_cli
 from dataloader import Splits, batches, load_splits, to_channels_last
 from model import build_model, count_parameters
 from train import SPEED_RECIPE, make_config, set_determinism
@@ -106,10 +105,10 @@ def test_bad_values_are_one_line_usage_errors(argv, message, capsys):
     assert e.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
-def test_bad_values_from_the_shell_exit_2_without_traceback(tmp_path):
+def test_an_unwritable_out_exits_2_in_one_line_before_measuring(tmp_path, cli):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    out = run_cli("bench.py", "--quick", "--out", blocker / "bench.json")
+    out = cli("bench.py", "--quick", "--out", blocker / "bench.json")
     assert out.returncode == 2 and "--out" in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
 

@@ -42,7 +42,8 @@ def small_disk(tmp_path):
 
 def test_a_full_disk_stops_in_one_line_and_the_next_run_with_space_completes(cli, small_disk, tmp_path):
     argv = ["run.py", "--model", "Net", "--epochs", "1", "--seeds", "1", "--subset", "500", "--device", "cpu",
-            "--jobs", "1", "--no-plot", "--quiet", "--logdir", small_disk / "logs", "--resultdir", tmp_path / "r"]
+            "--jobs", "1", "--evals-per-epoch", "1", "--no-plot", "--quiet", "--logdir", small_disk / "logs",
+            "--resultdir", tmp_path / "r"]
     out = cli(*argv)
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     assert "the disk is full" in out.stderr and str(small_disk / "logs") in out.stderr

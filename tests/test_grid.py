@@ -6,7 +6,8 @@ import pytest
 import run
 import studies
 
-FAST = ["--epochs", "1", "--subset", "500", "--seeds", "1", "--device", "cpu", "--jobs", "1", "--no-plot", "--quiet"]
+FAST = ["--epochs", "1", "--subset", "500", "--seeds", "1", "--device", "cpu", "--jobs", "1", "--no-plot", "--quiet",
+        "--evals-per-epoch", "1"]
 
 
 def finished(logdir, study):

@@ -30,6 +30,22 @@ PLAN = {"relu": ([((0, 200),), ((0, 190),), ((0, 210),)], [2, 2, 4], {"conv1": 1
         "tanh": ([((0, 200),), ((10, 190),), ((0, 210), (2000, 2020))], [3, 3, 3], None)}
 
 
+@pytest.fixture(autouse=True)
+def unrendered_figures(request, monkeypatch):
+    """Build every figure but render only in tests marked `render`: rendering is most of plot.py's time.
+
+    The two tests that render check the PNGs of every kind of figure; the others check tables and words.
+    """
+    if request.node.get_closest_marker("render"):
+        return
+
+    def close_unrendered(fig, path):
+        plot.plt.close(fig)
+        path.write_bytes(b"")
+        return path
+    monkeypatch.setattr(plot, "save", close_unrendered)
+
+
 @pytest.fixture(scope="module")
 def labels():
     return analysis.test_labels()
@@ -153,6 +169,7 @@ def fmt_p(p):
     return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
 
 
+@pytest.mark.render
 def test_hand_made_logs_give_the_known_numbers(hand_made, labels, tmp_path, capsys):
     out = tmp_path / "result"
     assert plot.main(["--logdir", str(hand_made), "--resultdir", str(out)]) == 0
@@ -341,6 +358,7 @@ def test_no_logs_unknown_study_and_unwritable_resultdir(cli, tmp_path, labels, c
 
 # ---- a tiny real run -------------------------------------------------------------------------------
 
+@pytest.mark.render
 def test_a_real_run_is_plotted_and_reported_as_its_result_json_says(tmp_path, labels, capsys):
     studies = {"activation": lambda args: [(act, {"model": "MLPNet", "model_args": {"act": act, "depth": 1,
                                                                                      "width": 64}})

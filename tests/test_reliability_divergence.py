@@ -4,7 +4,8 @@ import json
 import run
 from train import train_run
 
-TINY = ["--epochs", "1", "--seeds", "2", "--subset", "1000", "--device", "cpu", "--jobs", "1", "--no-plot", "--quiet"]
+TINY = ["--epochs", "1", "--seeds", "2", "--subset", "1000", "--device", "cpu", "--jobs", "1", "--no-plot", "--quiet",
+        "--evals-per-epoch", "1"]
 
 
 def test_sgd_at_lr_1e3_is_recorded_as_diverged_with_valid_json(tmp_path):

@@ -7,7 +7,7 @@ import torch
 from conftest import ROOT
 from train import train_run
 
-CONFIG = {"model": "LeNet", "subset": 1500, "epochs": 2, "device": "cpu", "deterministic": True, "seed": 3}
+CONFIG = {"model": "LeNet", "subset": 640, "epochs": 2, "device": "cpu", "deterministic": True, "seed": 3}
 
 
 def strip_times(result):
@@ -16,8 +16,8 @@ def strip_times(result):
 
 
 def test_deterministic_runs_are_bit_identical(tmp_path):
-    a = train_run(CONFIG, tmp_path / "a")
-    b = train_run(CONFIG, tmp_path / "b")
+    a = train_run(CONFIG, tmp_path / "a", evals_per_epoch=1)
+    b = train_run(CONFIG, tmp_path / "b", evals_per_epoch=1)
     torch.use_deterministic_algorithms(False)
     assert strip_times(a) == strip_times(b)  # exact float equality, not approx
     stored = [json.loads((tmp_path / d / "result.json").read_text()) for d in "ab"]
@@ -27,14 +27,14 @@ def test_deterministic_runs_are_bit_identical(tmp_path):
 
 
 def test_another_seed_gives_other_numbers(tmp_path):
-    a = train_run({**CONFIG, "epochs": 1}, tmp_path / "a")
-    b = train_run({**CONFIG, "epochs": 1, "seed": 4}, tmp_path / "b")
+    a = train_run({**CONFIG, "epochs": 1, "subset": 128}, tmp_path / "a", evals_per_epoch=1)
+    b = train_run({**CONFIG, "epochs": 1, "subset": 128, "seed": 4}, tmp_path / "b", evals_per_epoch=1)
     torch.use_deterministic_algorithms(False)
     assert a["history"][0]["train_loss"] != b["history"][0]["train_loss"]
 
 
 def test_config_json_records_torch_device_and_commit(tmp_path):
-    train_run({**CONFIG, "epochs": 1, "deterministic": False}, tmp_path)
+    train_run({**CONFIG, "epochs": 1, "subset": 128, "deterministic": False}, tmp_path, evals_per_epoch=1)
     meta = json.loads((tmp_path / "config.json").read_text())
     assert meta["torch_version"] == torch.__version__ and meta["device"] == "cpu"
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)

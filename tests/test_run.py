@@ -123,7 +123,7 @@ def test_bad_values_exit_2_with_one_line(argv, expected, capsys):
     assert exit_info.value.code == 2 and expected in err and len(err.strip().splitlines()) == 1
 
 
-def test_cli_errors_and_a_closed_pipe_in_a_subprocess(tmp_path):
+def test_cli_errors_and_a_closed_pipe_in_a_subprocess(tmp_path, cli):
     out = run_cli("run.py", "--study", "nope")
     assert out.returncode == 2 and "Traceback" not in out.stderr and "base" in out.stderr
     plan = subprocess.Popen([sys.executable, "run.py", "--study", "all", "--dry-run", "--logdir", str(tmp_path)],
@@ -131,7 +131,7 @@ def test_cli_errors_and_a_closed_pipe_in_a_subprocess(tmp_path):
     plan.stdout.close()  # as `python run.py --dry-run | head` does after its lines
     err = plan.communicate(timeout=120)[1]
     assert plan.returncode == 1 and "Traceback" not in err, err
-    help_text = run_cli("run.py", "--help")
+    help_text = cli("run.py", "--help")
     assert help_text.returncode == 0 and "--scale-lr" in help_text.stdout
 
 
