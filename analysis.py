@@ -56,7 +56,14 @@ class View:
     @property
     def title(self) -> str:
         """The view in words, for headings and figure titles: the dataset and the recipe always named."""
-        return f"{self.study} on {get_dataset(self.dataset).title}, recipe {self.recipe}"
+        return f"{self.study} on {get_dataset(self.dataset).title}, {self.recipe_words}"
+
+    @property
+    def recipe_words(self) -> str:
+        """'recipe quick', or for a study whose configs set their own recipe (speed), 'its own recipe'."""
+        if not traits(self.study).own_recipe:
+            return f"recipe {self.recipe}"
+        return "its own recipe" + (f" (--recipe {self.recipe})" if self.recipe != default_recipe(self.study) else "")
 
 
 def run_view(study: str, run: dict) -> View:

@@ -119,6 +119,7 @@ class Traits:
     growth: str | None = None  # the model argument it varies by size: findings list accuracy by it
     paper: dict[str, tuple[dict, float]] | None = None  # published test errors shown beside the suite's
     question: str | None = None  # the choice it answers, a row of README's "what each choice does" table
+    own_recipe: bool = False  # its configs set epochs, batch, optimizer, lr and schedule: no named recipe applies
 
 
 TRAITS: dict[str, Traits] = {
@@ -130,6 +131,7 @@ TRAITS: dict[str, Traits] = {
     "optim_sweep": Traits(best_rates=True, question="optimizer, each at its best rate"),
     "batch_size": Traits(question="batch size"),
     "lecun98": Traits(paper=LECUN98),
+    "speed": Traits(own_recipe=True),
 }
 
 
@@ -169,8 +171,8 @@ def lr_rule(args) -> str:
     return f"no scaling: lr = {lr:g} for every batch size (--scale-lr applies the linear scaling rule)"
 
 
-def recipe_summary(configs: list[dict]) -> str:
-    """The values the runs share, and which ones vary."""
+def recipe_summary(configs: list[dict], label: str | None = None) -> str:
+    """The values the runs share, and which ones vary, after `label` (default: the recipe's name)."""
     def text(value) -> str:
         return f"{value:g}" if isinstance(value, float) else "the optimizer's" if value is None else str(value)
 
@@ -181,7 +183,7 @@ def recipe_summary(configs: list[dict]) -> str:
             return "varies (" + ", ".join(map(text, numbers + sorted(values - set(numbers), key=str))) + ")"
         return text(values.pop())
     dataset = get_dataset(configs[0].get("dataset", DEFAULT_CONFIG["dataset"]))
-    return (f"recipe {shared('recipe')}: epochs {shared('epochs')}, batch {shared('batch_size')}, "
+    return (f"{label or 'recipe ' + shared('recipe')}: epochs {shared('epochs')}, batch {shared('batch_size')}, "
             f"optimizer {shared('optimizer')}, lr {shared('lr')}, weight decay {shared('weight_decay')}, "
             f"schedule {shared('schedule')}, {configs[0]['subset'] or dataset.n_train} {dataset.title} training images")
 

@@ -489,3 +489,14 @@ def test_each_dataset_and_recipe_of_a_study_is_reported_and_tabled_apart(tmp_pat
     assert table[2].startswith("| activation function (`activation`, against relu) | sigmoid ")
     assert readme.read_text() == f"# title\n{plot.README_MARK}\n" + "\n".join(table) + f"\n{plot.README_MARK}\nthe rest\n"
     assert "\n".join(table) in report
+
+
+def test_the_speed_study_is_described_by_its_own_recipe_never_by_the_invocations():
+    from studies import recipe_summary
+    from train import SPEED_RECIPE
+    assert analysis.View("speed", "mnist", "quick").title == "speed on MNIST, its own recipe"
+    assert analysis.View("base", "mnist", "quick").title == "base on MNIST, recipe quick"
+    config = make_config(**{**SPEED_RECIPE, "recipe": "quick"})
+    assert recipe_summary([config], "its own recipe").startswith(
+        "its own recipe: epochs 1, batch 128, optimizer adam, lr 0.01")
+    assert recipe_summary([make_config(model="Net", recipe="quick")]).startswith("recipe quick: ")
