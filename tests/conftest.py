@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "render: plot.py's figures are rendered to PNG in this test (tests/test_plot.py)")
+    config.addinivalue_line("markers", "render(*stems): plot.py's figures (those named, if any) are rendered to PNG in this test (tests/test_plot.py)")
 
 
 def run_cli(*args, cwd: Path = ROOT, timeout: float = 240, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ import utils
 from runstore import run_task
 
 COMMON = ["--model", "MLP", "--seeds", "2", "--epochs", "1", "--subset", "1000", "--device", "cpu", "--no-plot",
-          "--quiet", "--threads", "1"]
+          "--quiet", "--threads", "1", "--evals-per-epoch", "1"]
 METRICS = ("status", "config", "epochs", "test_loss", "test_acc", "test_per_class_acc", "test_confusion",
            "best_val_acc", "n_params", "git_commit")
 

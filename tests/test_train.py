@@ -16,7 +16,7 @@ from utils import keep_freed_memory
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run") / "seed0"
-    result = train_run({"model": "LeNet", "subset": 3000, "epochs": 2, "device": "cpu"}, run_dir)
+    result = train_run({"model": "LeNet", "subset": 3000, "epochs": 2, "device": "cpu"}, run_dir, evals_per_epoch=1)
     return run_dir, result
 
 
