@@ -348,8 +348,8 @@ def study_section(data: dict, resultdir: Path) -> list[str]:
     if not runs:
         return lines + [f"No finished runs ({len(data['partial'])} partial).", ""]
     seeds = sorted({r["seed"] for r in runs})
-    lines += [f"Trained with {recipe_summary([r['config'] for r in runs], data['view'].recipe_words)}; seeds {', '.join(map(str, seeds))}; "
-              f"{plural(len(runs), 'finished run')}.", ""]
+    recipe = recipe_summary([r["config"] for r in runs], data["view"].recipe_words)
+    lines += [f"Trained with {recipe}; seeds {', '.join(map(str, seeds))}; {plural(len(runs), 'finished run')}.", ""]
     lines += [code_line(runs), ""]
     if data.get("latest_only"):
         lines += [f"Configs of the latest invocation: `{data['manifest'].get('command', '?')}`.", ""]

@@ -25,7 +25,7 @@ from executors import require_ray, run_processes, run_ray, run_serial, threads_p
 from model import MODELS, build_model
 from runstore import code_digest, config_dir, failed_result, run_path, run_task, stored_result
 from studies import (RUN_STUDIES, STUDY_DATASETS, STUDY_RECIPES, Spec, Study, default_recipe, grid_spec, lr_rule,
-                     manifest_name, recipe_summary, reference_map)
+                     manifest_name, recipe_summary, reference_map, traits)
 from train import (DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, RECIPES, SCHEDULES, make_config, make_optimizer,
                    recipe_values, train_step)
 from utils import (DEVICES, Parser, UsageError, check_writable, disk_full_message, exit_with, is_disk_full,
@@ -305,8 +305,8 @@ def print_plan(studies: dict[str, Spec], tasks: list[dict], finished: list[dict]
           f"{len(finished)} finished, {len(tasks)} to train on {device}; {recipe_summary(configs)}")
     if "batch_size" in studies:
         print(f"batch_size study: {lr_rule(args)}")
-    if "speed" in studies:
-        print("speed study: its recipe sets epochs, batch size, optimizer, lr and schedule; those flags do not apply")
+    for study in (s for s in studies if traits(s).own_recipe):
+        print(f"{study} study: its recipe sets epochs, batch size, optimizer, lr and schedule; those flags do not apply")
     if isinstance(device, torch.device) and device.type == "cpu":
         cpus, how = usable_cpus()
         threads = torch.get_num_threads() if args.jobs == 1 else worker_threads(args)  # one job: this process's
