@@ -32,7 +32,7 @@ from utils import (DEVICES, Parser, UsageError, check_writable, disk_full_messag
                    non_negative_float, pick_device, positive_float, positive_int, remove_stale_temps, usable_cpus,
                    write_hparams_config, write_json)
 
-SEEDS = 5  # with the quick recipe, `python run.py` (25 runs) trained in 8.5 to 10.4 minutes on a 2-core CPU VM
+SEEDS = 5  # with the quick recipe, `python run.py` (25 runs) trained in 8.5 to 12.1 minutes on a 2-core CPU VM
 STUDIES = RUN_STUDIES
 
 
