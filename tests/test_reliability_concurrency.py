@@ -8,7 +8,7 @@ from conftest import ROOT
 from runstore import dir_lock, run_task
 
 ARGS = ["run.py", "--model", "MLP", "--seeds", "3", "--epochs", "1", "--subset", "1000", "--device", "cpu",
-        "--threads", "1", "--evals-per-epoch", "1", "--no-plot", "--quiet"]
+        "--jobs", "1", "--threads", "1", "--evals-per-epoch", "1", "--no-plot", "--quiet"]
 
 
 def test_a_locked_run_is_left_alone(tmp_path):
