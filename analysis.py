@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 
 import stats
-from dataloader import DEFAULT_DATASET, Dataset, get_dataset
-from runstore import valid_result
-from studies import LEGACY_MANIFEST, REFERENCES, best_rates, default_recipe, manifest_name, reference_map, traits
-from utils import atomic_path, load_predictions, read_json
+from dataloader import Dataset, get_dataset
+from recipes import DEFAULT_DATASET
+from studies import (LEGACY_MANIFEST, REFERENCES, best_rates, default_recipe, manifest_name, margin_for, reference_map,
+                     traits)
+from utils import atomic_path, load_predictions, read_json, valid_result
 
 CSV_COLUMNS = ["study", "config", "name", "seed", "tag", "step", "epoch", "value"]
 COMPARISON_COLUMNS = ["study", "config", "reference", "seeds", "mean_diff", "ci_low", "ci_high", "sim_low", "sim_high",
@@ -227,10 +228,21 @@ def study_dataset(runs: list[dict]) -> Dataset:
     return run_dataset(runs[0]) if runs else get_dataset(DEFAULT_DATASET)
 
 
+def val_curve(run: dict) -> list[dict]:
+    """A run's validation points ({"epoch", "val_acc", ...}): its val curve, or for older runs one point an epoch."""
+    return run.get("val_curve") or [{"epoch": h["epoch"], "val_acc": h["val_acc"]} for h in run["history"]]
+
+
+def accuracy_summary(runs: list[dict]) -> dict:
+    """Test accuracy over a config's finished runs: {"acc", "mean", "std" (None for one seed), "best_val"}."""
+    acc = [r["test_acc"] for r in runs]
+    return {"acc": acc, "mean": statistics.mean(acc), "std": statistics.stdev(acc) if len(acc) > 1 else None,
+            "best_val": statistics.mean(r["best_val_acc"] for r in runs)}
+
+
 def epochs_to_target(run: dict) -> float | None:
-    """The first evaluation, in epochs, whose val accuracy reaches its dataset's target (val curve, else per epoch)."""
-    curve = run.get("val_curve") or [{"epoch": h["epoch"], "val_acc": h["val_acc"]} for h in run["history"]]
-    return next((p["epoch"] for p in curve if p["val_acc"] >= run_dataset(run).target_val_acc), None)
+    """The first evaluation, in epochs, whose val accuracy reaches its dataset's target."""
+    return next((p["epoch"] for p in val_curve(run) if p["val_acc"] >= run_dataset(run).target_val_acc), None)
 
 
 def config_rows(runs: list[dict]) -> list[dict]:
@@ -243,11 +255,8 @@ def config_rows(runs: list[dict]) -> list[dict]:
         ok = [r for r in group if r["status"] == "ok"]
         if not ok:
             continue
-        acc = [r["test_acc"] for r in ok]
         rows.append({"name": label, "runs": ok, "config": ok[0]["config"], "n_params": ok[0]["n_params"],
-                     "acc": acc, "mean": statistics.mean(acc), "std": statistics.stdev(acc) if len(acc) > 1 else None,
-                     "best_val": statistics.mean(r["best_val_acc"] for r in ok),
-                     "to_target": [epochs_to_target(r) for r in ok],
+                     **accuracy_summary(ok), "to_target": [epochs_to_target(r) for r in ok],
                      "wall": statistics.mean(r["wall_time_s"] for r in ok)})
     return sorted(rows, key=lambda row: -row["mean"])  # stable: ties keep the natural order
 
@@ -339,7 +348,7 @@ def left_out(name: str, ref: str, status: dict[str, dict[int, str]]) -> dict[int
 
 def study_margin(runs: list[dict], margin_pp: float | None) -> float:
     """The study's equivalence margin (fraction): --margin where given, else the one declared for its recipe."""
-    return stats.margin_for({r["config"].get("recipe", "quick") for r in runs}, margin_pp)
+    return margin_for({r["config"].get("recipe", "quick") for r in runs}, margin_pp)
 
 
 def comparisons(study: str, rows: list[dict], manifest: dict | None, runs: list[dict] | None = None,

@@ -31,13 +31,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dataloader import DATA_ROOT, DATASETS, DEFAULT_DATASET, DataError, get_dataset, load_splits, prepare_raw, \
-    torchvision_dataset
+from cli import Parser, check_writable, exit_with, positive_float, positive_int
+from dataloader import DATA_ROOT, DATASETS, DataError, get_dataset, load_splits, prepare_raw, torchvision_dataset
 from model import build_model, named_layers
+from recipes import DEFAULT_DATASET, SPEED_RECIPE
 from studies import STUDY_DATASETS
-from train import SPEED_RECIPE, make_optimizer, train_epoch, train_run, train_step
-from utils import (DEVICES, Parser, UsageError, check_writable, exit_with, keep_freed_memory, pick_device,
-                   positive_float, positive_int, write_json)
+from train import make_optimizer, train_epoch, train_run, train_step
+from utils import DEVICES, UsageError, keep_freed_memory, pick_device, write_json
 
 MODELS = ("Net", "LeNet", "NetDeep", "MLP")
 BATCH = 64  # pytorch/examples' batch size, used by both pipelines

@@ -13,6 +13,7 @@ from typing import Iterator
 
 import torch
 
+from recipes import DEFAULT_DATASET
 from utils import atomic_path, remove_stale_temps
 
 # MNIST_DATA_DIR points the suite at another copy (tests use it to corrupt a private one).
@@ -27,7 +28,7 @@ class Dataset:
 
     name: str  # the --dataset value, and the config's "dataset"
     title: str  # how headings, figure titles and messages name it
-    folder: str  # data/<folder>/raw holds its files (also torchvision's class name, for bench.py and downloads)
+    folder: str  # data/<folder>/raw holds its files (also torchvision's class name, for bench.py)
     md5: dict[str, str]  # MD5 of each decompressed file
     classes: tuple[str, ...]  # label k's name, for confusion matrices and figures
     item_word: str  # what the report calls its images ("digits")
@@ -74,7 +75,6 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
         # by neither NetDeep nor NetSigmoid within 2: like MNIST's 98%, a level that separates fast from slow.
         target_val_acc=0.87),
 )}
-DEFAULT_DATASET = "mnist"
 
 
 def get_dataset(name: str) -> Dataset:
@@ -117,7 +117,7 @@ def _extract(gz_path: Path, out_path: Path, md5: str, title: str) -> None:
     except (OSError, EOFError, zlib.error, DataError) as e:
         raise DataError(
             f"{gz_path} is corrupt or truncated ({e}): restore it with "
-            f"'git checkout -- {_rel(gz_path)}' or delete it to download {title} again"
+            f"'git checkout -- {_rel(gz_path)}' (the suite ships {title} in data/)"
         ) from None
 
 
@@ -129,7 +129,7 @@ def _rel(path: Path) -> str:
 
 
 def prepare_raw(root: Path = DATA_ROOT, dataset: str = DEFAULT_DATASET) -> None:
-    """Make root/<folder>/raw hold the dataset's four verified files: extract from .gz, else download."""
+    """Make root/<folder>/raw hold the dataset's four verified files, extracted from the shipped .gz files."""
     ds = get_dataset(dataset)
     raw = ds.raw(root)
     if raw.is_dir():
@@ -146,27 +146,16 @@ def prepare_raw(root: Path = DATA_ROOT, dataset: str = DEFAULT_DATASET) -> None:
             _extract(raw / f"{name}.gz", path, md5, ds.title)
         else:
             missing.append(name)
-    if missing:
-        _download(Path(root), ds, missing)
+    if missing:  # the data ships with the suite: nothing is downloaded at run time
+        raise DataError(f"{ds.title} files {', '.join(missing)} are not in {raw}: restore them with "
+                        f"'git checkout -- {_rel(raw)}' or copy the four .gz files there")
 
 
 def torchvision_dataset(ds: Dataset, root: Path, train: bool, **kwargs):
     """torchvision's class for `ds` over root/<folder>/raw, never downloading."""
     import torchvision.datasets
 
-    return getattr(torchvision.datasets, ds.folder)(str(root), train=train, **{"download": False, **kwargs})
-
-
-def _download(root: Path, ds: Dataset, missing: list[str]) -> None:
-    try:
-        for train in (True, False):
-            torchvision_dataset(ds, root, train, download=True)
-    except Exception as e:  # any network or mirror failure
-        raise DataError(
-            f"{ds.title} files {', '.join(missing)} are not in {ds.raw(root)} and the "
-            f"download failed ({type(e).__name__}): copy the four .gz files there"
-        ) from None
-    prepare_raw(root, ds.name)  # verify what was downloaded
+    return getattr(torchvision.datasets, ds.folder)(str(root), train=train, download=False, **kwargs)
 
 
 @lru_cache(maxsize=4)
@@ -206,13 +195,13 @@ def split_indices(n: int, n_val: int) -> tuple[torch.Tensor, torch.Tensor]:
     return perm[n_val:], perm[:n_val]
 
 
-def load_splits(dataset: str = DEFAULT_DATASET, device: str | torch.device = "cpu", subset: int | None = None,
-                root: Path = DATA_ROOT) -> Splits:
+def load_splits(dataset: Dataset | str = DEFAULT_DATASET, device: str | torch.device = "cpu",
+                subset: int | None = None, root: Path = DATA_ROOT) -> Splits:
     """The three splits as normalized tensors on `device`; `subset` keeps the first N training images."""
-    ds = get_dataset(dataset)
+    ds = dataset if isinstance(dataset, Dataset) else get_dataset(dataset)
     if subset is not None and not 0 < subset <= ds.n_train:
         raise ValueError(f"subset must be between 1 and {ds.n_train}, got {subset}")
-    train_images, train_labels, test_images, test_labels = _load_cpu(Path(root), dataset)
+    train_images, train_labels, test_images, test_labels = _load_cpu(Path(root), ds.name)
     train_idx, val_idx = split_indices(ds.n_train + ds.n_val, ds.n_val)
     if subset is not None:
         train_idx = train_idx[:subset]

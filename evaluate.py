@@ -55,8 +55,9 @@ def load_checkpoint(path: str, device: torch.device) -> tuple[nn.Module, dict]:
 
     ValueError when the file is not such a checkpoint.
     """
-    from dataloader import DEFAULT_DATASET, get_dataset
+    from dataloader import get_dataset
     from model import build_model
+    from recipes import DEFAULT_DATASET
 
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
@@ -79,7 +80,8 @@ def load_checkpoint(path: str, device: torch.device) -> tuple[nn.Module, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     from dataloader import DataError, get_dataset, load_splits
-    from utils import DEVICES, Parser, UsageError, pick_device
+    from cli import Parser
+    from utils import DEVICES, UsageError, pick_device
 
     parser = Parser(prog="evaluate.py", description="Evaluate a saved model on the test set of the dataset it was "
                                                     "trained on (MNIST or Fashion-MNIST, read from the checkpoint).")
@@ -114,6 +116,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from utils import exit_with
+    from cli import exit_with
 
     exit_with(main)

@@ -1,34 +1,20 @@
 """The seed's networks, the configurable families the studies vary, and a name registry."""
 from __future__ import annotations
 
+import math
 from typing import Callable
 
-import math
-
-import torch
 from torch import nn
 
-# The default input: one 28x28 channel and 10 classes, as the registry's datasets (dataloader.DATASETS) have.
-# Callers pass a dataset's image_shape and n_classes; with these defaults every parameter count stays as stated.
-IN_SHAPE = (1, 28, 28)
-N_CLASSES = 10
-DATA_ARGS = ("in_shape", "n_classes")  # constructor arguments the dataset sets, not a study
+from recipes import ACTIVATIONS
 
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-}
+DATA_ARGS = ("in_shape", "n_classes")  # constructor arguments the dataset's registry entry sets, not a study
 
 
 def activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation '{name}'; valid: {', '.join(ACTIVATIONS)}")
-    return ACTIVATIONS[name]()
+    return getattr(nn, ACTIVATIONS[name])()
 
 
 # Activations that never decrease: max pooling commutes with them, pool(act(x)) == act(pool(x)) exactly.
@@ -54,7 +40,7 @@ def pooled(hw: tuple[int, ...], kernel: int = 3, padding: int = 0) -> tuple[int,
 class Net(nn.Sequential):
     """The seed's CNN: two 3x3 conv blocks and a 128-unit hidden layer (225,034 parameters)."""
 
-    def __init__(self, act: str = "relu", in_shape: tuple[int, ...] = IN_SHAPE, n_classes: int = N_CLASSES):
+    def __init__(self, act: str = "relu", *, in_shape: tuple[int, ...], n_classes: int):
         h, w = pooled(pooled(in_shape[1:]))
         super().__init__(*conv_block(in_shape[0], 32, act), *conv_block(32, 64, act), nn.Flatten(),
                          nn.Linear(64 * h * w, 128), activation(act), nn.Linear(128, n_classes))
@@ -63,14 +49,14 @@ class Net(nn.Sequential):
 class NetSigmoid(Net):
     """Net with Sigmoid in place of every ReLU."""
 
-    def __init__(self, in_shape: tuple[int, ...] = IN_SHAPE, n_classes: int = N_CLASSES):
-        super().__init__("sigmoid", in_shape, n_classes)
+    def __init__(self, *, in_shape: tuple[int, ...], n_classes: int):
+        super().__init__("sigmoid", in_shape=in_shape, n_classes=n_classes)
 
 
 class NetDeep(nn.Sequential):
     """Net's conv blocks plus a third, then three linear layers (159,882 parameters)."""
 
-    def __init__(self, act: str = "relu", in_shape: tuple[int, ...] = IN_SHAPE, n_classes: int = N_CLASSES):
+    def __init__(self, act: str = "relu", *, in_shape: tuple[int, ...], n_classes: int):
         h, w = pooled(pooled(pooled(in_shape[1:])))
         super().__init__(*conv_block(in_shape[0], 32, act), *conv_block(32, 64, act), *conv_block(64, 128, act),
                          nn.Flatten(), nn.Linear(128 * h * w, 256), activation(act),
@@ -80,7 +66,7 @@ class NetDeep(nn.Sequential):
 class MLP(nn.Sequential):
     """Two 512-unit hidden layers (669,706 parameters); the original project called it 'LeNet'."""
 
-    def __init__(self, act: str = "relu", in_shape: tuple[int, ...] = IN_SHAPE, n_classes: int = N_CLASSES):
+    def __init__(self, act: str = "relu", *, in_shape: tuple[int, ...], n_classes: int):
         super().__init__(nn.Flatten(), nn.Linear(math.prod(in_shape), 512), activation(act),
                          nn.Linear(512, 512), activation(act), nn.Linear(512, n_classes))
 
@@ -88,7 +74,7 @@ class MLP(nn.Sequential):
 class LeNet(nn.Sequential):
     """LeNet-5 (LeCun et al. 1998) with tanh and max pooling (61,706 parameters)."""
 
-    def __init__(self, act: str = "tanh", in_shape: tuple[int, ...] = IN_SHAPE, n_classes: int = N_CLASSES):
+    def __init__(self, act: str = "tanh", *, in_shape: tuple[int, ...], n_classes: int):
         h, w = pooled(pooled(in_shape[1:], kernel=5, padding=2), kernel=5)
         super().__init__(*conv_block(in_shape[0], 6, act, kernel=5, padding=2), *conv_block(6, 16, act, kernel=5),
                          nn.Flatten(), nn.Linear(16 * h * w, 120), activation(act),
@@ -99,7 +85,7 @@ class ConvNet(nn.Sequential):
     """`depth` 3x3 conv blocks (channels `width`, doubling per block), then a `hidden`-unit layer."""
 
     def __init__(self, act: str = "relu", depth: int = 2, width: int = 32, hidden: int = 128,
-                 in_shape: tuple[int, ...] = IN_SHAPE, n_classes: int = N_CLASSES):
+                 *, in_shape: tuple[int, ...], n_classes: int):
         if not 1 <= depth <= 4:
             raise ValueError(f"ConvNet depth must be 1 to 4 (28 px halves 4 times), got {depth}")
         layers: list[nn.Module] = []
@@ -115,7 +101,7 @@ class MLPNet(nn.Sequential):
     """`depth` hidden layers of `width` neurons each; `widths` ("300-100") sets layers of different sizes instead."""
 
     def __init__(self, act: str = "relu", depth: int = 2, width: int = 512, widths: str = "",
-                 in_shape: tuple[int, ...] = IN_SHAPE, n_classes: int = N_CLASSES):
+                 *, in_shape: tuple[int, ...], n_classes: int):
         try:
             sizes = [int(w) for w in widths.split("-")] if widths else [width] * depth
         except ValueError:
@@ -140,7 +126,7 @@ class SpeedNet(nn.Sequential):
     """
 
     def __init__(self, act: str = "relu", c1: int = 24, c2: int = 32, hidden: int = 512, bn: bool = True,
-                 in_shape: tuple[int, ...] = IN_SHAPE, n_classes: int = N_CLASSES):
+                 *, in_shape: tuple[int, ...], n_classes: int):
         def block(c_in: int, c_out: int, kernel: int) -> list[nn.Module]:
             conv, *rest = conv_block(c_in, c_out, act, kernel=kernel)
             return [conv, nn.BatchNorm2d(c_out), *rest] if bn else [conv, *rest]
@@ -162,7 +148,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def build_model(name: str, in_shape: tuple[int, ...] = IN_SHAPE, n_classes: int = N_CLASSES, **kwargs) -> nn.Module:
+def build_model(name: str, in_shape: tuple[int, ...], n_classes: int, **kwargs) -> nn.Module:
     """Network `name` for images of `in_shape` (C, H, W) and `n_classes` classes; kwargs: its own arguments."""
     if name not in MODELS:
         raise ValueError(f"unknown model '{name}'; valid: {', '.join(MODELS)}")
@@ -185,9 +171,3 @@ def named_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
         counts[kind] = counts.get(kind, 0) + 1
         layers.append((f"{kind}{counts[kind]}", m))
     return layers
-
-
-if __name__ == "__main__":
-    for name in MODELS:
-        m = build_model(name)
-        print(f"{name:10s} {count_parameters(m):>9,d}  {tuple(m(torch.zeros(2, *IN_SHAPE)).shape)}")

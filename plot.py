@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import sys
@@ -22,9 +21,9 @@ import pandas as pd  # noqa: E402
 from analysis import (PROG, View, best_run, find_views, focus_rows, layer_names, load_view,  # noqa: E402
                       natural_key, run_dataset, warn, write_comparisons)
 from report import pct, write_choices, write_report  # noqa: E402
-from studies import traits  # noqa: E402
-from utils import (Parser, UsageError, atomic_path, check_writable, exit_with, load_predictions,  # noqa: E402
-                   positive_float)
+from studies import margins_in_words, traits  # noqa: E402
+from cli import Parser, check_writable, exit_with, positive_float  # noqa: E402
+from utils import UsageError, atomic_path, load_predictions  # noqa: E402
 
 N_MISCLASSIFIED = 32
 
@@ -350,8 +349,7 @@ def update_readme(path: Path, table: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = Parser(prog=PROG, description=__doc__.splitlines()[0],
-                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = Parser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--study", action="append", metavar="NAME",
                         help="redraw only this study's CSVs and figures (repeatable; default: every study)")
     parser.add_argument("--logdir", default="logs", help="where the runs are")
@@ -360,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="every finished config under a study, not only those of its latest invocation")
     parser.add_argument("--margin", type=positive_float, metavar="PP",
                         help="equivalence margin in percentage points for every study (default: the one declared "
-                             "for the runs' recipe: 0.5 quick, 0.2 full)")
+                             f"for the runs' recipe: {margins_in_words()})")
     parser.add_argument("--readme", metavar="PATH",
                         help="also put the 'what each choice does' table into this file, between its two "
                              f"'{README_MARK}' lines (the project's README.md)")

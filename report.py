@@ -11,10 +11,11 @@ import pandas as pd
 
 import stats
 from analysis import (best_run, code_name, focus_rows, grad_ratios, layer_names, natural_key, run_dataset,
-                      study_dataset)
+                      study_dataset, val_curve)
 from dataloader import DATASETS, get_dataset
-from studies import TRAITS, best_rates, recipe_summary, traits
-from train import RECIPES
+from studies import (BEST_RATE_HEADER, TRAITS, best_rate_rows, margins_in_words, recipe_summary, references_in_words,
+                     traits)
+from recipes import RECIPES
 from utils import atomic_path
 
 
@@ -214,8 +215,7 @@ def evals_per_epoch(rows: list[dict]) -> str:
 
 def curve_at(run: dict, epoch: float) -> float:
     """Val accuracy at the last evaluation no later than `epoch`."""
-    curve = run.get("val_curve") or [{"epoch": h["epoch"], "val_acc": h["val_acc"]} for h in run["history"]]
-    return [p["val_acc"] for p in curve if p["epoch"] <= epoch + 1e-9][-1]
+    return [p["val_acc"] for p in val_curve(run) if p["epoch"] <= epoch + 1e-9][-1]
 
 
 def gradient_lines(rows: list[dict], scalars: pd.DataFrame, refs: dict[str, str]) -> list[str]:
@@ -269,23 +269,19 @@ def diverged_lines(runs: list[dict]) -> list[str]:
 
 def sweep_lines(runs: list[dict]) -> list[str]:
     lines = ["Each optimizer at its best learning rate, picked on val accuracy (a rate where a seed diverged is "
-             "never picked):", "", "| optimizer | best lr | val accuracy (mean) | test accuracy (mean ± std) |",
-             "|---|---:|---:|---:|"]
-    for b in best_rates(runs):
-        std = f" ± {100 * b['test_std']:.2f}" if b["test_std"] is not None else ""
-        lines.append(f"| {b['optimizer']} | {b['lr']:g} | {pct(b['val_acc'])} | {100 * b['test_acc']:.2f}{std}% |")
+             "never picked):", "", f"| {' | '.join(BEST_RATE_HEADER)} |", "|---|---:|---:|---:|"]
+    lines += [f"| {' | '.join(row)} |" for row in best_rate_rows(runs)]
     return lines + [""]
 
 
-METHOD = """How to read the verdicts. Each config is compared with its study's reference (the seed network's
-choice: relu, Net, adam, batch 64, 2 conv blocks or 2 hidden layers, 32 channels or 512 neurons; a grid's
-first config), paired by seed: with seed k both trained on the same batches in the same order, from the
+METHOD = f"""How to read the verdicts. Each config is compared with its study's reference (the seed network's
+choice: {references_in_words()}; a grid's first config), paired by seed: with seed k both trained on the same batches in the same order, from the
 same initial weights where their parameters have the same shapes. Only seeds where both configs finished
 are paired. Every verdict is about the config across training seeds. `better` or `worse`: the paired
 t-test across seeds, Holm-adjusted over the study's comparisons (the family size is stated), is below
 0.05; it comes with the simultaneous 95% interval over the family. `equivalent`: two one-sided t-tests,
-Holm-adjusted likewise, put the mean difference inside a margin declared before any run (0.5 pp for the
-quick recipe, 0.2 pp for the full one, or `plot.py --margin`). `inconclusive`: neither; the report gives
+Holm-adjusted likewise, put the mean difference inside a margin declared before any run ({margins_in_words()},
+or `plot.py --margin`). `inconclusive`: neither; the report gives
 the smallest effect the study could have detected (80% power at the observed spread) and about how many
 seeds would resolve the observed difference. It is not evidence of no effect. Where every seed gives the
 same difference, an exact sign-flip test replaces the t-test. McNemar's exact test on each seed's test

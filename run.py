@@ -11,25 +11,25 @@ import argparse
 import heapq
 import os
 import signal
-import statistics
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import torch
 
+from cli import Parser, check_writable, exit_with, non_negative_float, positive_float, positive_int
 from dataloader import DATASETS, DataError, get_dataset, prepare_raw
 from executors import require_ray, run_processes, run_ray, run_serial, threads_per_job
+from grid import grid_spec
 from model import MODELS, build_model
-from runstore import code_digest, config_dir, failed_result, run_path, run_task, stored_result
-from studies import (RUN_STUDIES, STUDY_DATASETS, STUDY_RECIPES, Spec, Study, default_recipe, grid_spec, lr_rule,
-                     manifest_name, recipe_summary, reference_map, traits)
-from train import (DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, RECIPES, SCHEDULES, make_config, make_optimizer,
-                   recipe_values, train_step)
-from utils import (DEVICES, Parser, UsageError, check_writable, disk_full_message, exit_with, is_disk_full,
-                   non_negative_float, pick_device, positive_float, positive_int, remove_stale_temps, usable_cpus,
+from recipes import (DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, QUICK_RECIPE, RECIPES, SCHEDULES, make_config,
+                     recipe_values)
+from runstore import code_digest, failed_result, make_task, run_task, stored_result
+from studies import (BEST_RATE_HEADER, RUN_STUDIES, STUDY_DATASETS, STUDY_FLAGS, STUDY_RECIPES, Spec, Study,
+                     best_rate_rows, default_recipe, lr_rule, manifest_name, recipe_summary, reference_map, traits)
+from train import make_optimizer, train_step
+from utils import (DEVICES, UsageError, disk_full_message, is_disk_full, pick_device, remove_stale_temps, usable_cpus,
                    write_hparams_config, write_json)
 
 SEEDS = 5  # with the quick recipe, `python run.py` (25 runs) trained in 8.5 to 12.1 minutes on a 2-core CPU VM
@@ -67,10 +67,13 @@ def subset_size(text: str) -> int:
 
 
 def build_parser(prog: str, description: str, studies: dict[str, Study], default_study: str) -> Parser:
-    p = Parser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = Parser(prog=prog, description=description)
     p.add_argument("--study", choices=[*studies, "all"],
                    help=f"which comparison to run; 'all' runs every study of this script but lecun98 "
                         f"(default: {default_study})")
+    for study, (flag, text) in STUDY_FLAGS.items():
+        if study in studies:
+            p.add_argument(flag, dest="study_flags", action="append_const", const=study, help=text)
     p.add_argument("--dataset", default=DEFAULT_CONFIG["dataset"], choices=list(DATASETS),
                    help="the images to train and test on (MNIST digits or Fashion-MNIST clothing)")
     p.add_argument("--model", choices=list(MODELS),
@@ -79,8 +82,8 @@ def build_parser(prog: str, description: str, studies: dict[str, Study], default
                    help="train the cartesian product of these values as a study of its own (README: your own experiments)")
     p.add_argument("--name", help="--grid: the study's name (default: grid-<its keys>)")
     p.add_argument("--recipe", choices=RECIPES,
-                   help="quick: 2 epochs, how fast each choice learns; full: trained to convergence "
-                        "(default: quick; full for lecun98)")
+                   help=f"quick: {QUICK_RECIPE['epochs']} epochs, how fast each choice learns; full: trained to convergence "
+                        f"(default: quick; {', '.join(f'{r} for {s}' for s, r in STUDY_RECIPES.items())})")
     p.add_argument("--epochs", type=positive_int, help="default: the recipe's")
     p.add_argument("--seeds", type=positive_int, default=SEEDS, help="N seeds per config: 0..N-1")
     p.add_argument("--batch-size", type=positive_int, help="default: the recipe's")
@@ -98,7 +101,7 @@ def build_parser(prog: str, description: str, studies: dict[str, Study], default
     p.add_argument("--threads", type=positive_int,
                    help="torch threads per run (default: cores / jobs; on Ray, the whole CPUs of --cpus-per-run)")
     p.add_argument("--backend", default="local", choices=("local", "ray"),
-                   help="local: this machine (--jobs); ray: each run a Ray task (README: Running on a cluster)")
+                   help="local: this machine (--jobs); ray: each run a Ray task (docs/cluster.md)")
     p.add_argument("--ray-address", help="Ray cluster to use (default: RAY_ADDRESS, else a local Ray instance)")
     p.add_argument("--cpus-per-run", type=cpu_amount, default=1.0, help="Ray: CPUs each run reserves")
     p.add_argument("--gpus-per-run", type=gpu_amount, default=0.0,
@@ -146,7 +149,8 @@ RECIPE_FLAGS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "sche
 def expand(study: str, spec: Spec, args) -> list[dict]:
     """Configs for every (config, seed) of a study: the recipe's values, then explicit flags, then the study's own."""
     common = {"study": study, "dataset": args.dataset, "subset": args.subset, "device": args.device, "amp": args.amp,
-              "channels_last": bool(args.channels_last), "deterministic": args.deterministic}
+              "channels_last": bool(args.channels_last), "deterministic": args.deterministic,
+              "evals_per_epoch": args.evals_per_epoch}
     flags = {k: getattr(args, k) for k in RECIPE_FLAGS if getattr(args, k) is not None}
     if "optimizer" in flags and "lr" not in flags:  # another optimizer: its own default rate, not the recipe's
         flags["lr"] = None
@@ -173,7 +177,7 @@ def selected_studies(args, studies: dict[str, Study], default_study: str = "base
             raise UsageError("--grid is a study of its own: give it a --name, not --study")
         if args.name is not None and not is_folder_name(args.name):
             raise UsageError(f"--name '{args.name}' must be one folder name: no path separator, not '.' or '..'")
-        name, spec = grid_spec(args.grid, args.model, args.name)
+        name, spec = grid_spec(args.grid, get_dataset(args.dataset), args.model, args.name)
         return {name: spec}
     if args.name:
         raise UsageError("--name names a --grid study")
@@ -181,6 +185,10 @@ def selected_studies(args, studies: dict[str, Study], default_study: str = "base
         if args.study:
             raise UsageError("--model trains one network as a study of its own: drop --study")
         return {args.model: [(args.model, {"model": args.model})]}
+    for flagged in getattr(args, "study_flags", None) or ():
+        if args.study not in (None, flagged):
+            raise UsageError(f"{STUDY_FLAGS[flagged][0]} is --study {flagged}; it cannot go with --study {args.study}")
+        args.study = flagged
     study = args.study or default_study
     if study in STUDY_DATASETS and args.dataset not in STUDY_DATASETS[study]:
         raise UsageError(f"--study {study} is for {', '.join(get_dataset(d).title for d in STUDY_DATASETS[study])} "
@@ -222,8 +230,7 @@ def seconds_per_sample(config: dict, device: torch.device) -> float:
     return min(times[2:]) / config["batch_size"]  # the first steps warm caches and allocators up
 
 
-def estimate_seconds(configs: list[dict], device: torch.device, jobs: int, evals_per_epoch: int,
-                     threads: int) -> float:
+def estimate_seconds(configs: list[dict], device: torch.device, jobs: int, threads: int) -> float:
     """Rough wall time: a few timed training steps of each distinct network, scaled to the plan.
 
     On a CPU the steps run with the torch threads each run will have: a one-thread run of a 2-job
@@ -242,7 +249,7 @@ def estimate_seconds(configs: list[dict], device: torch.device, jobs: int, evals
             dataset = get_dataset(c["dataset"])
             n_train = c["subset"] or dataset.n_train
             # evaluation costs about a third of a training step per image: val several times an epoch, test once
-            n_eval = c["epochs"] * evals_per_epoch * dataset.n_val + dataset.n_test
+            n_eval = c["epochs"] * c["evals_per_epoch"] * dataset.n_val + dataset.n_test
             durations.append(per_sample[key] * (c["epochs"] * n_train + n_eval / 3) + 1.0)  # +1 s: setup, files
     finally:
         torch.set_num_threads(before)
@@ -254,32 +261,48 @@ def estimate_seconds(configs: list[dict], device: torch.device, jobs: int, evals
 
 
 def plan(studies: dict[str, Spec], args) -> tuple[list[dict], list[dict]]:
-    """(tasks to train, finished results reused); writes each study's HParams config and manifest."""
+    """(tasks to train, finished results reused); writes each study's HParams config and manifest.
+
+    Each run is resolved here once (config, identity, directory, dataset entry) and carried in its task.
+    """
     tasks, finished = [], []
     code = code_digest()  # the training code's identity: a finished run of other code is never reused
+    dataset = get_dataset(args.dataset)
     for study, spec in studies.items():
-        configs = expand(study, spec, args)
+        planned = [make_task(c, args.logdir, dataset, code, force=args.force, quiet=args.quiet)
+                   for c in expand(study, spec, args)]
+        check_distinct(planned)
         if not args.dry_run:
-            write_hparams_config(Path(args.logdir) / study, configs)
-            write_manifest(Path(args.logdir) / study, configs, args)
-        for config in configs:
-            directory = run_path(args.logdir, config, code)
-            done = None if args.force else stored_result(directory, config, code)
+            write_hparams_config(Path(args.logdir) / study, [t["config"] for t in planned])
+            write_manifest(Path(args.logdir) / study, planned, args)
+        for task in planned:
+            done = None if args.force else stored_result(Path(task["run_dir"]), task["config"], code)
             if done:
                 finished.append(done)
             else:
-                tasks.append({"config": config, "run_dir": str(directory), "force": args.force, "code_digest": code,
-                              "quiet": args.quiet, "evals_per_epoch": args.evals_per_epoch})
+                tasks.append(task)
     return tasks, finished
 
 
-def write_manifest(study_dir: Path, configs: list[dict], args) -> None:
+def check_distinct(tasks: list[dict]) -> None:
+    """UsageError when two configs of a study are one run (same settings under two names)."""
+    seen: dict[str, str] = {}
+    for t in tasks:
+        key = f"{t['config_id']}/{t['config']['seed']}"
+        name = t["config"]["name"]
+        if seen.setdefault(key, name) != name:
+            raise UsageError(f"configs '{seen[key]}' and '{name}' are the same run (the same settings): drop one")
+
+
+def write_manifest(study_dir: Path, tasks: list[dict], args) -> None:
     """logs/<study>/study-<dataset>-<recipe>.json: the configs this invocation planned, what each is compared
     with, the command.
 
     plot.py compares these configs by default, per dataset and recipe; runs of other configs stay on disk
     and in TensorBoard.
     """
+    configs = [t["config"] for t in tasks]
+    trial = {t["config"]["name"]: t["trial"] for t in tasks}  # the config directory, the same for every seed
     first = {c["name"]: c for c in configs if c["seed"] == 0} or {c["name"]: c for c in configs}
     names = list(dict.fromkeys(c["name"] for c in configs))
     if args.grid:  # a grid's reference is its first config: every key at its first value
@@ -289,8 +312,8 @@ def write_manifest(study_dir: Path, configs: list[dict], args) -> None:
     recipe = args.recipe or default_recipe(study_dir.name)
     write_json(study_dir / manifest_name(args.dataset, recipe), {
         "study": study_dir.name, "dataset": args.dataset, "recipe": recipe,
-        "configs": {name: config_dir(first[name]) for name in names}, "references": references, "seeds": sorted({c["seed"] for c in configs}),
-        "command": args.command, "code_digest": code_digest(),
+        "configs": {name: trial[name] for name in names}, "references": references,
+        "seeds": sorted({c["seed"] for c in configs}), "command": args.command, "code_digest": tasks[0]["code_digest"],
         "written": datetime.now(timezone.utc).isoformat(timespec="seconds")})
 
 
@@ -312,8 +335,7 @@ def print_plan(studies: dict[str, Spec], tasks: list[dict], finished: list[dict]
         threads = torch.get_num_threads() if args.jobs == 1 else worker_threads(args)  # one job: this process's
         print(f"cpus: {cpus} usable ({how}): --jobs {args.jobs}, {threads} torch thread{'s' if threads > 1 else ''} each")
     if tasks and args.backend == "local":  # Ray's workers are not this machine
-        estimate = estimate_seconds([t["config"] for t in tasks], device, args.jobs, args.evals_per_epoch,
-                                    worker_threads(args))
+        estimate = estimate_seconds([t["config"] for t in tasks], device, args.jobs, worker_threads(args))
         print(f"estimated time: {fmt_minutes(estimate)} with --jobs {args.jobs} (rough, from a few timed steps)")
     if args.dry_run:
         for t in tasks:
@@ -360,16 +382,18 @@ class DiskFull(Exception):
 
 def summarize(results: list[dict]) -> int:
     """Print accuracy per config and the runs that did not finish; the exit code (1 if any failed)."""
+    from analysis import accuracy_summary  # the report's per-config numbers; imported here, as plot is (pandas)
+
     by_config: dict[tuple, list[dict]] = {}
     for r in results:
         by_config.setdefault((r.get("study"), r["name"]), []).append(r)
     print(f"\n{'study':<12} {'config':<14} {'runs':>4} {'test acc':>16} {'best val acc':>13}")
     for (study, name), runs in by_config.items():
         ok = [r for r in runs if r.get("status") == "ok"]
-        acc = [r["test_acc"] for r in ok]
-        mean = f"{100 * statistics.mean(acc):.2f}%" if acc else "-"
-        std = f" ± {100 * statistics.stdev(acc):.2f}" if len(acc) > 1 else ""
-        best = f"{100 * statistics.mean(r['best_val_acc'] for r in ok):.2f}%" if ok else "-"
+        summary = accuracy_summary(ok) if ok else {"mean": None, "std": None, "best_val": None}
+        mean = f"{100 * summary['mean']:.2f}%" if ok else "-"
+        std = f" ± {100 * summary['std']:.2f}" if summary["std"] is not None else ""
+        best = f"{100 * summary['best_val']:.2f}%" if ok else "-"
         print(f"{study or '':<12} {name:<14} {len(ok):>4} {mean + std:>16} {best:>13}")
     bad = [r for r in results if r.get("status") != "ok"]
     for r in bad:
@@ -378,6 +402,16 @@ def summarize(results: list[dict]) -> int:
                   "failed": f"({r.get('error')})"}.get(r["status"], "")
         print(f"{r['status']}: {r['name']} seed {r['seed']} {detail}")
     return 1 if any(r["status"] in ("failed", "busy") for r in bad) else 0
+
+
+def print_best_rates(results: list[dict]) -> None:
+    """For a study that sweeps learning rates: each optimizer at its best rate on val."""
+    sweep = [r for r in results if traits(r.get("study") or "").best_rates and "config" in r]
+    if sweep:
+        print("\nlr sweep: each optimizer at its best rate on val (a fair comparison)")
+        print("  ".join(BEST_RATE_HEADER))
+        for row in best_rate_rows(sweep):
+            print("  ".join(f"{cell:>{len(head)}}" for cell, head in zip(row, BEST_RATE_HEADER)))
 
 
 def interrupt(signum, frame):
@@ -393,35 +427,44 @@ def make_plots(studies: dict[str, Spec], args) -> int:
 
 
 def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, default_study: str = "base",
-         prog: str = "run.py", description: str = __doc__.splitlines()[0],
-         add_arguments: Callable | None = None, after: Callable | None = None) -> int:
+         prog: str = "run.py", description: str = __doc__.splitlines()[0]) -> int:
     parser = build_parser(prog, description, studies, default_study)
-    if add_arguments:
-        add_arguments(parser)
     args = parser.parse_args(argv)
     args.command = " ".join([prog, *(sys.argv[1:] if argv is None else argv)])
+    try:  # Ctrl-C or kill at any point, planning included: one line, never a traceback
+        return run_command(args, parser, studies, default_study)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished runs are kept; rerun the same command to resume ({args.command})",
+              file=sys.stderr)
+        return 130
+
+
+def run_command(args, parser: Parser, studies: dict[str, Study], default_study: str) -> int:
+    """Plan, train and plot what the parsed command line asks."""
+    prog = parser.prog
+    # `kill` stops a study as cleanly as Ctrl-C; and Ctrl-C works even where a shell started us with
+    # SIGINT ignored (a background job), since stopping cleanly is always what the user asks for
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     try:
         device = backend_device(args)
         if args.channels_last is None:  # a layout, not a recipe: the fastest one for where the runs train
             on_cpu = (device.type == "cpu" if isinstance(device, torch.device)  # Ray: workers without a GPU
                       else args.gpus_per_run == 0 and args.device in ("auto", "cpu"))
             args.channels_last = on_cpu
-        check_writable(args.logdir, "--logdir")
-        check_writable(args.resultdir, "--resultdir")
+        check_writable(args.logdir, "--logdir", create=not args.dry_run)  # a dry run writes nothing
+        check_writable(args.resultdir, "--resultdir", create=not args.dry_run)
         selected = selected_studies(args, studies, default_study)
     except (UsageError, ValueError) as e:
         parser.error(str(e))
     try:
-        prepare_raw(dataset=args.dataset)  # a data problem is reported once, before any run starts
+        if not args.dry_run:  # a dry run plans without the data
+            prepare_raw(dataset=args.dataset)  # a data problem is reported once, before any run starts
     except DataError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
-    # `kill` stops a study as cleanly as Ctrl-C; and Ctrl-C works even where a shell started us with
-    # SIGINT ignored (a background job), since stopping cleanly is always what the user asks for
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, interrupt)
     for directory in [Path(args.resultdir), *(Path(args.logdir) / s for s in selected)]:
-        if directory.is_dir():
+        if directory.is_dir() and not args.dry_run:
             remove_stale_temps(directory)
     try:
         tasks, finished = plan(selected, args)
@@ -440,10 +483,6 @@ def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, def
     start = time.perf_counter()
     try:
         results = finished + execute(tasks, args)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: finished runs are kept; rerun the same command to resume ({args.command})",
-              file=sys.stderr)
-        return 130
     except DiskFull as e:
         print(f"{prog}: error: {disk_full_message(str(e))}; finished runs are kept: free some space and rerun "
               f"the same command", file=sys.stderr)
@@ -455,8 +494,7 @@ def main(argv: list[str] | None = None, studies: dict[str, Study] = STUDIES, def
     skipped = len(finished) + sum(bool(r.get("skipped")) for r in results)
     print(f"{trained} runs trained, {skipped} skipped (already finished) in "
           f"{fmt_minutes(time.perf_counter() - start)}; curves: tensorboard --logdir {args.logdir}")
-    if after:
-        after(results, args)
+    print_best_rates(results)
     if not args.no_plot:
         code = max(code, make_plots(selected, args))
     return code

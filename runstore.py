@@ -1,10 +1,12 @@
 """The run store: a run's identity (config + code digest), reuse of finished runs, locks, failed runs.
 
-A finished run is reused only when its config and the code that trained it both match, the way a
-build tool decides what is up to date. "The code" is the parsed source of train.py and of every
-project module it imports, directly or not (data, model, training, evaluation, their helpers):
-comments, docstrings and formatting do not count, any other change does. A run of other code stays
-on disk untouched; the new run goes beside it, in a directory of its own.
+A finished run is reused only when its config and the code that decides its numbers both match, the
+way a build tool decides what is up to date. "The code" is the parsed source of NUMERIC_MODULES: the
+networks, the data pipeline, the training step and loop, the optimizers and schedules, evaluation and
+the config's defaults. Comments, docstrings, formatting and a module's command line (`main`, the
+`__main__` block) do not count; the parser, help texts, messages, this module, reports and plots are
+outside it. A run of other code stays on disk untouched; the new run goes beside it, in a directory of
+its own.
 """
 from __future__ import annotations
 
@@ -18,24 +20,38 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
-from train import DEFAULT_CONFIG, EVALS_PER_EPOCH, make_config, train_run
-from utils import ROOT, clean_dir, disk_full_message, is_disk_full, read_json
+from recipes import DEFAULT_CONFIG, make_config
+from train import train_run
+from utils import ROOT, clean_dir, disk_full_message, is_disk_full, read_json, valid_result
 
-CODE_ROOTS = ("train",)  # the module that trains a run; with what it imports, it decides the run's numbers
+# The modules whose code decides a run's numbers. Numeric code imports only these and PLUMBING_MODULES
+# (code_modules checks it), so numeric code cannot hide in a module the digest leaves out.
+NUMERIC_MODULES = ("dataloader", "evaluate", "model", "recipes", "train")
+PLUMBING_MODULES = ("utils",)  # files, TensorBoard, devices, git: what numeric code calls to write, not to compute
 IDENTITY_EXCLUDES = ("study", "name", "seed")  # the run directory's path already says these
 LOCK_NAME = ".lock"
 
 
 # ---- code identity ---------------------------------------------------------------------------------
 
-def _without_docstrings(tree: ast.AST) -> ast.AST:
-    """The tree with every module, class and function docstring removed (they do not change a number)."""
+def numeric_tree(source: str) -> ast.Module:
+    """The parsed source without what decides no number: docstrings, the `main` function, the `__main__` block."""
+    tree = ast.parse(source)
+    tree.body = [node for node in tree.body if not _is_command_line(node)]
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
             first = node.body[0]
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
                 node.body = node.body[1:] or [ast.Pass()]
     return tree
+
+
+def _is_command_line(node: ast.stmt) -> bool:
+    """`def main(...)` or `if __name__ == "__main__":` at a module's top level."""
+    if isinstance(node, ast.FunctionDef):
+        return node.name == "main"
+    return (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+            and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__")
 
 
 def _project_imports(tree: ast.AST, root: Path) -> set[str]:
@@ -50,36 +66,33 @@ def _project_imports(tree: ast.AST, root: Path) -> set[str]:
 
 
 def code_modules(root: Path = ROOT) -> list[str]:
-    """The project modules whose source decides a run's numbers: CODE_ROOTS and their imports, transitively."""
-    seen: set[str] = set()
-    todo = list(CODE_ROOTS)
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo += _project_imports(ast.parse((root / f"{name}.py").read_text()), root) - seen
-    return sorted(seen)
+    """NUMERIC_MODULES; RuntimeError when one of them imports a project module that is neither numeric nor plumbing."""
+    allowed = set(NUMERIC_MODULES) | set(PLUMBING_MODULES)
+    for name in NUMERIC_MODULES:
+        stray = _project_imports(numeric_tree((root / f"{name}.py").read_text()), root) - allowed
+        if stray:
+            raise RuntimeError(f"{name}.py imports {', '.join(sorted(stray))}, which the code digest does not "
+                               f"cover: add it to runstore.NUMERIC_MODULES or move the numeric code")
+    return sorted(NUMERIC_MODULES)
 
 
 @lru_cache(maxsize=4)
 def code_digest(root: Path = ROOT) -> str:
-    """16 hex digits of the parsed source (the AST, without docstrings) of code_modules(root)."""
+    """16 hex digits of the numeric code: the trees of code_modules(root), as numeric_tree parses them."""
     h = hashlib.sha256()
     for name in code_modules(root):
-        tree = _without_docstrings(ast.parse((root / f"{name}.py").read_text()))
-        h.update(f"{name}\0{ast.dump(tree)}\0".encode())
+        h.update(f"{name}\0{ast.dump(numeric_tree((root / f'{name}.py').read_text()))}\0".encode())
     return h.hexdigest()[:16]
 
 
 # ---- run identity ------------------------------------------------------------------------------------
 
 def config_id(config: dict, code: str | None = None) -> str:
-    """8 hex digits naming a config's training settings (everything but study, name and seed) and its code.
+    """8 hex digits naming a normalised config's training settings (everything but study, name and seed) and its code.
 
     Only values that differ from DEFAULT_CONFIG count, so a key added to DEFAULT_CONFIG later with the
     old behaviour as its default keeps every identity that the code digest alone would keep.
     """
-    config = make_config(**config)
     distinct = {k: v for k, v in config.items() if k not in IDENTITY_EXCLUDES and DEFAULT_CONFIG.get(k) != v}
     distinct["code_digest"] = code or code_digest()
     return hashlib.sha256(json.dumps(distinct, sort_keys=True).encode()).hexdigest()[:8]
@@ -101,17 +114,29 @@ def identity(config: dict, code: str | None = None) -> dict:
     return {"config_id": config_id(config, code), "code_digest": code, "trial": config_dir(config, code)}
 
 
+def make_task(config: dict, logdir: str | Path, dataset, code: str, **options) -> dict:
+    """A run as the planner resolved it once: the normalised config, its identity, directory and dataset entry."""
+    return {"config": config, **identity(config, code), "run_dir": str(run_path(logdir, config, code)),
+            "dataset": dataset, **options}
+
+
+def task_mismatch(task: dict) -> str | None:
+    """Why a worker must not train `task` (its config, code or directory is not what the planner resolved), or None."""
+    config, code = task["config"], task["code_digest"]
+    if code != code_digest():
+        return "the code changed on disk after this invocation planned the run (its digest differs): rerun the command"
+    if make_config(**config) != config:
+        return "the task's config is not normalised: plan runs with runstore.make_task"
+    run_dir, expected = Path(task["run_dir"]), identity(config, code)
+    if (task.get("config_id"), run_dir.parent.name, run_dir.name, run_dir.parent.parent.name) != (
+            expected["config_id"], expected["trial"], f"seed{config['seed']}", config["study"]):
+        return f"{run_dir} is not the directory of this config and code ({expected['trial']}/seed{config['seed']})"
+    if task["dataset"].name != config["dataset"]:
+        return f"the task carries dataset '{task['dataset'].name}' for a config of '{config['dataset']}'"
+    return None
+
+
 # ---- finished runs ----------------------------------------------------------------------------------
-
-def valid_result(r: object) -> bool:
-    """A result.json whose fields the suite reads are there and of the right kind (else it is damaged)."""
-    try:
-        ok = r["status"] == "ok"
-        return (isinstance(r["name"], str) and isinstance(r["seed"], int) and isinstance(r["config"], dict)
-                and isinstance(r["history"], list) and (not ok or isinstance(r["test_acc"], float)))
-    except (KeyError, TypeError):
-        return False
-
 
 def _read_result(run_dir: Path) -> dict | None:
     try:
@@ -160,11 +185,9 @@ def run_task(task: dict) -> dict:
     full). A directory that holds another config's or other code's finished run is never emptied, and
     a worker whose code is not the code the run was planned with refuses to train it.
     """
-    config, run_dir = make_config(**task["config"]), Path(task["run_dir"])
-    code = task.get("code_digest") or code_digest()
-    if code != code_digest():
-        return failed_result(task, "the code changed on disk after this invocation planned the run "
-                                   "(its digest differs): rerun the command")
+    if why := task_mismatch(task):
+        return failed_result(task, f"refused to train: {why}")
+    config, run_dir, code = task["config"], Path(task["run_dir"]), task["code_digest"]
     log = None if task.get("quiet") else task.get("log", _print_flush)
     try:
         with dir_lock(run_dir) as locked:
@@ -179,8 +202,7 @@ def run_task(task: dict) -> dict:
                                            f"left untouched")
             clean_dir(run_dir, keep=[LOCK_NAME])  # a partial run of this config is redone from scratch
             try:
-                return train_run(config, run_dir, log=log, evals_per_epoch=task.get("evals_per_epoch", EVALS_PER_EPOCH),
-                                 identity=identity(config, code))
+                return train_run(config, run_dir, log=log, identity=identity(config, code), dataset=task["dataset"])
             except Exception as e:  # one broken run must not stop the study
                 if is_disk_full(e):
                     clean_dir(run_dir, keep=[LOCK_NAME])  # nothing half-written stays; it frees the space too

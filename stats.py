@@ -30,7 +30,6 @@ ALPHA = 0.05
 POWER = 0.8  # the power at which the smallest detectable effect and the seeds needed are stated
 MIN_PAIRED_SEEDS = 3  # a t-test or t interval across seeds needs >= 2 degrees of freedom
 MAX_SEEDS = 1000  # "seeds needed" beyond this is reported as more than it
-MARGINS = {"quick": 0.005, "full": 0.002}  # equivalence margins (fractions), declared before any run, per recipe
 VERDICTS = ("better", "worse", "equivalent", "inconclusive")
 _FLAT = 1e-12  # per-seed differences closer than this (float rounding of k/10,000) count as all equal
 
@@ -251,10 +250,3 @@ def decide(comparisons: list[Comparison], alpha: float = ALPHA) -> list[Comparis
                            seeds_needed=seeds_to_resolve(c.mean_diff, sd, c.margin, alpha / m)
                            if verdict == "inconclusive" else None))
     return out
-
-
-def margin_for(recipes: set[str], margin_pp: float | None = None) -> float:
-    """The study's equivalence margin (fraction): --margin PP where given, else the recipe's; the wider where mixed."""
-    if margin_pp is not None:
-        return margin_pp / 100
-    return max(MARGINS.get(r, MARGINS["quick"]) for r in recipes or {"quick"})

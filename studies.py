@@ -1,17 +1,16 @@
-"""The studies: which configs each compares, against which reference; shared by run.py, compare_optim.py, plot.py."""
+"""The study specs: which configs each compares, against which reference, under which recipe and margin.
+
+Common ground: run.py and compare_optim.py plan from it, plot.py and the report read with it.
+"""
 from __future__ import annotations
 
 import argparse
-import inspect
-import itertools
 import statistics
 from dataclasses import dataclass
 from typing import Callable
 
 from dataloader import get_dataset
-from model import ACTIVATIONS, DATA_ARGS, MODELS, build_model
-from train import DEFAULT_CONFIG, OPTIMIZERS, SCHEDULES, SPEED_RECIPE, recipe_values
-from utils import UsageError, positive_float, positive_int
+from recipes import ACTIVATIONS, DEFAULT_CONFIG, OPTIMIZERS, SPEED_RECIPE, recipe_values
 
 Spec = list[tuple[str, dict]]  # (config name, config overrides)
 Study = Callable[[argparse.Namespace], Spec]
@@ -23,6 +22,23 @@ def manifest_name(dataset: str, recipe: str) -> str:
     configs of a study on that dataset under that recipe, so that a Fashion-MNIST or full-recipe run of
     the study does not hide the MNIST or quick one from the report."""
     return f"study-{dataset}-{recipe}.json"
+
+
+# Equivalence margins (fractions), declared before any run, per recipe: a converged network's
+# differences are smaller, so a claim that a choice matters little must be tighter there.
+MARGINS: dict[str, float] = {"quick": 0.005, "full": 0.002}
+
+
+def margin_for(recipes: set[str], margin_pp: float | None = None) -> float:
+    """The study's equivalence margin (fraction): --margin PP where given, else the recipe's; the wider where mixed."""
+    if margin_pp is not None:
+        return margin_pp / 100
+    return max(MARGINS.get(r, MARGINS["quick"]) for r in recipes or {"quick"})
+
+
+def margins_in_words() -> str:
+    """'0.5 pp for the quick recipe, 0.2 pp for the full one': MARGINS as the report and --help say it."""
+    return ", ".join(f"{100 * m:g} pp for the {r} recipe" for r, m in MARGINS.items())
 
 
 def default_recipe(study: str) -> str:
@@ -99,6 +115,9 @@ STUDY_RECIPES = {"lecun98": "full"}  # studies whose default recipe is not `quic
 # studies that only mean something on some datasets: the paper's MNIST table; the speed recipe's 99% target
 STUDY_DATASETS: dict[str, tuple[str, ...]] = {"lecun98": ("mnist",), "speed": ("mnist",)}
 OPTIM_STUDIES: dict[str, Study] = {"optim": study_optim, "optim_sweep": study_optim_sweep}
+# a flag that names a study, as `--lr-sweep` names optim_sweep: {study: (flag, help)}
+STUDY_FLAGS: dict[str, tuple[str, str]] = {
+    "optim_sweep": ("--lr-sweep", "same as --study optim_sweep: a grid of 5 rates per optimizer, the best picked on val")}
 
 # Each config is compared with its study's reference: the seed network's choice. Where a study holds
 # two network families (depth, width), each config is compared with the reference of its own family.
@@ -109,6 +128,11 @@ REFERENCES: dict[str, tuple[str, ...]] = {
     "lecun98": ("LeNet-5",),
     "optim_sweep": ("adam",),  # an optimizer: each optimizer at its best rate against adam at its best rate
 }
+
+
+def references_in_words() -> str:
+    """'base: Net; activation: relu; ...': each study's reference configs, as the report's method names them."""
+    return "; ".join(f"{study}: {' or '.join(refs)}" for study, refs in REFERENCES.items())
 
 
 @dataclass(frozen=True)
@@ -155,7 +179,7 @@ def reference_map(study: str, models: dict[str, str]) -> dict[str, str]:
 
 def base_lr(args) -> float:
     """The batch_size study's rate at batch 64: --lr, else the recipe's for Net, else the optimizer's default."""
-    recipe = recipe_values(args.recipe or "quick", "Net")
+    recipe = recipe_values(args.recipe or default_recipe("batch_size"), "Net")
     if args.lr is not None:
         return args.lr
     if args.optimizer is None and recipe["lr"] is not None:
@@ -208,92 +232,13 @@ def best_rates(results: list[dict]) -> list[dict]:
     return sorted(best.values(), key=lambda b: -b["val_acc"])
 
 
-# ---- grids from the command line -------------------------------------------------------------------
-
-RECIPE_KEYS: dict[str, Callable[[str], object]] = {  # the recipe's keys a grid may vary, each with its parser
-    "model": str, "optimizer": str, "lr": positive_float, "batch_size": positive_int, "epochs": positive_int,
-    "schedule": str}
-CHOICES = {"model": list(MODELS), "optimizer": list(OPTIMIZERS), "schedule": list(SCHEDULES),
-           "act": list(ACTIVATIONS)}
+BEST_RATE_HEADER = ("optimizer", "best lr", "val accuracy (mean)", "test accuracy (mean ± std)")
 
 
-def model_arguments(model: str) -> dict[str, object]:
-    """{argument: default} of a model's constructor: the grid keys it accepts beyond the recipe's."""
-    return {name: p.default for name, p in inspect.signature(MODELS[model]).parameters.items()
-            if p.default is not inspect.Parameter.empty and name not in DATA_ARGS}
-
-
-def parse_value(key: str, text: str, default: object = None) -> object:
-    """One grid value, typed like the recipe's flag or the constructor argument's default; UsageError if bad."""
-    try:
-        if key in RECIPE_KEYS:
-            value = RECIPE_KEYS[key](text)
-        elif isinstance(default, bool):
-            value = {"true": True, "false": False}[text.lower()]
-        elif isinstance(default, (int, float)):
-            value = type(default)(text)
-        else:
-            value = text
-    except (ValueError, KeyError, argparse.ArgumentTypeError):
-        kind = "true or false" if isinstance(default, bool) else type(default).__name__
-        raise UsageError(f"--grid {key}={text}: '{text}' is not a valid {kind if key not in RECIPE_KEYS else key}") from None
-    if key in CHOICES and value not in CHOICES[key]:
-        raise UsageError(f"--grid {key}={text}: unknown {key}; valid: {', '.join(CHOICES[key])}")
-    return value
-
-
-def split_grid(items: list[str]) -> dict[str, list[str]]:
-    """['width=300,100', 'depth=1'] -> {'width': ['300', '100'], 'depth': ['1']}; UsageError if malformed."""
-    grid: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, values = item.partition("=")
-        key = key.strip().replace("-", "_")
-        texts = [v.strip() for v in values.split(",")]
-        if not sep or not key or not all(texts):
-            raise UsageError(f"--grid expects KEY=V1,V2,... (for instance width=300,100), got '{item}'")
-        if key in grid:
-            raise UsageError(f"--grid {key} is given twice")
-        grid[key] = list(dict.fromkeys(texts))
-    return grid
-
-
-def grid_spec(items: list[str], model: str | None = None, name: str | None = None) -> tuple[str, Spec]:
-    """(study name, spec) of a --grid: the cartesian product of its values, configs named by what differs.
-
-    Keys are the recipe's (RECIPE_KEYS) and the chosen model's constructor arguments; the model is
-    the grid's `model` values, else `model`, else Net. Each distinct network is built once here, so a
-    value the network rejects is a usage error before anything trains.
-    """
-    grid = split_grid(items)
-    keys = list(grid)  # in the order given; the config names and the study's name follow it
-    models = [parse_value("model", m) for m in grid.pop("model", [model or "Net"])]
-    for key in grid:
-        for m in models:
-            if key not in RECIPE_KEYS and key not in model_arguments(m):
-                valid = ", ".join([*RECIPE_KEYS, *model_arguments(m)])
-                raise UsageError(f"--grid {key}: not a key for model {m}; valid: {valid}")
-    spec: Spec = []
-    for m in models:
-        defaults = model_arguments(m)
-        typed = {k: [parse_value(k, v, defaults.get(k)) for v in vs] for k, vs in grid.items()}
-        for combo in itertools.product(*typed.values()):
-            values = dict(zip(typed, combo))
-            recipe = {k: v for k, v in values.items() if k in RECIPE_KEYS}
-            model_args = {k: v for k, v in values.items() if k not in RECIPE_KEYS}
-            check_model(m, model_args)
-            spec.append((config_name({"model": m, **values}, keys, {"model": models, **typed}),
-                         {**recipe, "model": m, "model_args": model_args}))
-    return name or "grid-" + "-".join(keys), spec
-
-
-def config_name(values: dict, keys: list[str], options: dict[str, list]) -> str:
-    """'act=gelu,depth=3': the keys that take more than one value, else every key given."""
-    varying = [k for k in keys if len(options[k]) > 1] or keys
-    return ",".join(f"{k}={values[k]:g}" if isinstance(values[k], float) else f"{k}={values[k]}" for k in varying)
-
-
-def check_model(model: str, model_args: dict) -> None:
-    try:
-        build_model(model, **model_args)
-    except (ValueError, TypeError) as e:
-        raise UsageError(f"--grid: {model}({', '.join(f'{k}={v}' for k, v in model_args.items())}): {e}") from None
+def best_rate_rows(results: list[dict]) -> list[tuple[str, str, str, str]]:
+    """best_rates as the cells of BEST_RATE_HEADER's table: what compare_optim.py prints and REPORT.md shows."""
+    rows = []
+    for b in best_rates(results):
+        std = f" ± {100 * b['test_std']:.2f}" if b["test_std"] is not None else ""
+        rows.append((b["optimizer"], f"{b['lr']:g}", f"{100 * b['val_acc']:.2f}%", f"{100 * b['test_acc']:.2f}{std}%"))
+    return rows

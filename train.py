@@ -6,103 +6,27 @@ import inspect
 import math
 import os
 import platform
+import random
 import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dataloader import DEFAULT_DATASET, batches, epoch_order, get_dataset, load_splits, to_channels_last
+from dataloader import Dataset, batches, epoch_order, get_dataset, load_splits, to_channels_last
 from evaluate import evaluate
 from model import build_model, count_parameters, named_layers
-from utils import (git_commit, keep_freed_memory, pick_device, save_checkpoint, save_predictions,
-                   seed_everything, write_json, write_run_hparams)
-
-# name -> (class, default learning rate, extra arguments). Each rate is the usual default for
-# that optimizer on small CNNs; Adadelta's is 1.0 (its own paper and pytorch/examples).
-OPTIMIZERS: dict[str, tuple[type, float, dict]] = {
-    "sgd": (torch.optim.SGD, 0.1, {}),
-    "momentum": (torch.optim.SGD, 0.01, {"momentum": 0.9}),
-    "nesterov": (torch.optim.SGD, 0.01, {"momentum": 0.9, "nesterov": True}),
-    "adam": (torch.optim.Adam, 1e-3, {}),
-    "adamw": (torch.optim.AdamW, 1e-3, {"weight_decay": 0.01}),
-    "rmsprop": (torch.optim.RMSprop, 1e-3, {}),
-    "adagrad": (torch.optim.Adagrad, 0.01, {}),
-    "adadelta": (torch.optim.Adadelta, 1.0, {}),
-}
-SCHEDULES = ("none", "onecycle", "step")
-
-DEFAULT_CONFIG: dict = {
-    "study": "single", "name": "Net", "seed": 0,
-    "model": "Net", "model_args": {},
-    "optimizer": "adam", "lr": None,  # None: the optimizer's default from OPTIMIZERS
-    "weight_decay": None,  # None: the recipe's for this optimizer (RECIPE_WEIGHT_DECAY), else the optimizer's own
-    "batch_size": 64, "epochs": 1, "schedule": "none", "recipe": "quick",
-    "subset": None, "device": "auto",
-    "deterministic": False, "amp": False, "channels_last": False,
-    "dataset": DEFAULT_DATASET,  # a dataloader.DATASETS name; part of the run's identity like every key
-}
-# The `speed` study's recipe (run.py, bench.py): 99% test accuracy in one epoch, chosen on val accuracy.
-SPEED_RECIPE: dict = {"model": "SpeedNet", "model_args": {}, "optimizer": "adam", "lr": 0.01, "weight_decay": None,
-                      "batch_size": 128, "schedule": "onecycle", "epochs": 1}
-# Named recipes: `quick` says how fast each choice learns in minutes (the studies' default); `full`
-# trains every network to convergence: common practice (one-cycle AdamW with weight decay), fixed
-# before any run and never tuned on the test set; runs report validation accuracy beside test.
-# No data augmentation. Values a study or an explicit flag sets win over the recipe's.
-QUICK_RECIPE: dict = {"epochs": 2, "batch_size": 64, "optimizer": "adam", "lr": None, "schedule": "none",
-                      "weight_decay": None}
-FULL_RECIPE: dict = {"epochs": 12, "batch_size": 128, "optimizer": "adamw", "lr": 0.003, "schedule": "onecycle",
-                     "weight_decay": None}
-# A recipe's weight decay belongs to its optimizer: 0.05 is usual for AdamW's decoupled decay, but as
-# the coupled L2 term of SGD, RMSprop or Adam it is about 100x the usual value. Every other optimizer
-# keeps its own default (0 but AdamW's 0.01) unless --weight-decay is given.
-RECIPE_WEIGHT_DECAY: dict[str, dict[str, float]] = {"full": {"adamw": 0.05}}
-FULL_BY_MODEL: dict[str, dict] = {  # networks whose converged recipe differs from FULL_RECIPE
-    "MLPNet": {"epochs": 20}, "MLP": {"epochs": 20}, "LeNet": {"epochs": 15},
-}
-RECIPES = ("quick", "full")
-
-
-def recipe_values(recipe: str, model: str) -> dict:
-    """The config values recipe `recipe` gives network `model` (and the recipe's name)."""
-    if recipe not in RECIPES:
-        raise ValueError(f"unknown recipe '{recipe}'; valid: {', '.join(RECIPES)}")
-    values = dict(QUICK_RECIPE) if recipe == "quick" else {**FULL_RECIPE, **FULL_BY_MODEL.get(model, {})}
-    return {**values, "recipe": recipe}
-
+from recipes import OPTIMIZERS, make_config
+from utils import (git_commit, keep_freed_memory, pick_device, save_checkpoint, save_predictions, write_json,
+                   write_run_hparams)
 
 CHECK_EVERY = 50  # steps between divergence checks (each one is a host sync)
-EVALS_PER_EPOCH = 4  # validation evaluations per epoch: curves with resolution from the first epoch
 PREDICTIONS = "predictions.npy"  # a run's 10,000 predicted test labels (uint8), for paired tests image by image
 GRAD_EVERY = 10  # steps between per-layer gradient-norm samples
-
-
-def make_config(**overrides) -> dict:
-    """DEFAULT_CONFIG with `overrides`, the learning rate resolved; ValueError on unknown keys."""
-    unknown = set(overrides) - set(DEFAULT_CONFIG)
-    if unknown:
-        raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
-    config = {**DEFAULT_CONFIG, **overrides}
-    if config["optimizer"] not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer '{config['optimizer']}'; valid: {', '.join(OPTIMIZERS)}")
-    if config["recipe"] not in RECIPES:
-        raise ValueError(f"unknown recipe '{config['recipe']}'; valid: {', '.join(RECIPES)}")
-    if config["schedule"] not in SCHEDULES:
-        raise ValueError(f"unknown schedule '{config['schedule']}'; valid: {', '.join(SCHEDULES)}")
-    if config["lr"] is None:
-        config["lr"] = OPTIMIZERS[config["optimizer"]][1]
-    if config["weight_decay"] is None:  # resolved, so config.json and HParams show the value the run used
-        config["weight_decay"] = weight_decay_of(config["recipe"], config["optimizer"])
-    return config
-
-
-def weight_decay_of(recipe: str, optimizer: str) -> float:
-    """The weight decay `optimizer` trains with under `recipe` when none is given."""
-    own = OPTIMIZERS[optimizer][2].get("weight_decay", 0.0)
-    return RECIPE_WEIGHT_DECAY.get(recipe, {}).get(optimizer, own)
 
 
 def digest(tensors) -> str:
@@ -119,7 +43,8 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float | None = No
     The fused step is the same update computed in one kernel for all parameters; on a CPU it makes
     an MLP's Adam step about 20-40% faster than the default per-parameter loop.
     """
-    cls, _, extra = OPTIMIZERS[name]
+    class_name, _, extra = OPTIMIZERS[name]
+    cls = getattr(torch.optim, class_name)
     if weight_decay is not None:
         extra = {**extra, "weight_decay": weight_decay}
     params = list(params)
@@ -215,6 +140,12 @@ def train_epoch(model, optimizer, scheduler, per_batch, layers, x, y, batch_size
     }
 
 
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 def set_determinism(deterministic: bool, device: torch.device) -> None:
     """Deterministic algorithms on or off for this run, and cuDNN autotuning only when off.
 
@@ -229,11 +160,12 @@ def set_determinism(deterministic: bool, device: torch.device) -> None:
 
 
 def train_run(config: dict, run_dir: str | Path | None = None, log: Callable[[str], None] | None = None,
-              evals_per_epoch: int = EVALS_PER_EPOCH, identity: dict | None = None) -> dict:
+              identity: dict | None = None, dataset: Dataset | None = None) -> dict:
     """Train one network as `config` says; with `run_dir`, write the run store there (result.json last).
 
     `identity` (runstore.identity): the config id and code digest recorded in config.json and
-    result.json, and the HParams trial that groups the seeds of one config.
+    result.json, and the HParams trial that groups the seeds of one config. `dataset`: the registry
+    entry the planner resolved (config["dataset"] names it); looked up here only when not given.
 
     Common random numbers: with seed k, every config sees the same batch order (a generator seeded
     with k, one permutation per epoch), and configs whose parameters have the same shapes start from
@@ -244,8 +176,11 @@ def train_run(config: dict, run_dir: str | Path | None = None, log: Callable[[st
     device = pick_device(config["device"])
     set_determinism(config["deterministic"], device)
     keep_freed_memory()
-    dataset = get_dataset(config["dataset"])
-    data = load_splits(dataset.name, device, config["subset"])
+    dataset = dataset or get_dataset(config["dataset"])
+    if dataset.name != config["dataset"]:
+        raise ValueError(f"the config names dataset '{config['dataset']}', the task carries '{dataset.name}'")
+    evals_per_epoch = config["evals_per_epoch"]
+    data = load_splits(dataset, device, config["subset"])
     seed_everything(config["seed"])
     model = build_model(config["model"], dataset.image_shape, dataset.n_classes, **config["model_args"]).to(device)
     shared = {"seed": config["seed"], "init_digest": digest(model.state_dict().values()),

@@ -1,22 +1,21 @@
-"""Shared plumbing: seeding, device choice, command-line types, run directories, atomic writes, TensorBoard helpers."""
+"""Shared plumbing: device choice, CPUs, git, atomic writes, the run files' formats, TensorBoard helpers.
+
+Outside the code digest (runstore.PLUMBING_MODULES): nothing here decides a number.
+"""
 from __future__ import annotations
 
-import argparse
 import ctypes
 import errno
 import io
 import json
 import math
 import os
-import random
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -27,12 +26,6 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 class UsageError(ValueError):
     """A bad command-line value: reported in one line, exit code 2."""
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -137,70 +130,6 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-# ---- command line ---------------------------------------------------------------------------------
-
-def exit_with(main: Callable[[], int]) -> None:
-    """sys.exit(main()), quietly when the reader of stdout went away (`python run.py --dry-run | head`)."""
-    try:
-        code = main()
-        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's documented recipe
-        code = 1
-    sys.exit(code)
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error in one line, exit code 2."""
-
-    def error(self, message: str):
-        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be 0 or a positive number, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def check_writable(path: str, flag: str) -> None:
-    """UsageError unless `path` is (or can be made) a writable directory."""
-    probe = Path(path) / f".write-test-{time.time_ns()}"
-    try:
-        Path(path).mkdir(parents=True, exist_ok=True)
-        probe.touch()
-        probe.unlink()
-    except OSError as e:
-        if is_disk_full(e):
-            raise
-        raise UsageError(f"{flag} {path} is not a writable directory ({e.strerror or type(e).__name__})") from None
-
-
 # ---- files ---------------------------------------------------------------------------------
 
 def is_disk_full(error: BaseException | None) -> bool:
@@ -281,6 +210,16 @@ def write_json(path: str | Path, data: Any) -> None:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def valid_result(r: object) -> bool:
+    """A result.json whose fields the suite reads are there and of the right kind (else it is damaged)."""
+    try:
+        ok = r["status"] == "ok"
+        return (isinstance(r["name"], str) and isinstance(r["seed"], int) and isinstance(r["config"], dict)
+                and isinstance(r["history"], list) and (not ok or isinstance(r["test_acc"], float)))
+    except (KeyError, TypeError):
+        return False
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict) -> None:

@@ -7,7 +7,8 @@ import bench
 import run
 from dataloader import Splits, batches, load_splits, to_channels_last
 from model import build_model, count_parameters
-from train import SPEED_RECIPE, make_config, set_determinism
+from recipes import SPEED_RECIPE, make_config
+from train import set_determinism
 
 
 @pytest.fixture(scope="module")
@@ -16,10 +17,10 @@ def splits():
 
 
 def test_speednet_has_the_contracted_parameter_count():
-    recipe_model = build_model(SPEED_RECIPE["model"], **SPEED_RECIPE["model_args"])
+    recipe_model = build_model(SPEED_RECIPE["model"], (1, 28, 28), 10, **SPEED_RECIPE["model_args"])
     # convs 624 + 6,944, batch-norm scales and shifts 2 x (24 + 32), linear 410,112 + 5,130
-    assert count_parameters(recipe_model) == count_parameters(build_model("SpeedNet")) == 422_922
-    assert count_parameters(build_model("SpeedNet", bn=False, hidden=256)) == 215_194
+    assert count_parameters(recipe_model) == count_parameters(build_model("SpeedNet", (1, 28, 28), 10)) == 422_922
+    assert count_parameters(build_model("SpeedNet", (1, 28, 28), 10, bn=False, hidden=256)) == 215_194
     assert recipe_model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 

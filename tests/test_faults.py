@@ -84,7 +84,7 @@ def test_a_run_directory_holding_another_configs_finished_run_is_left_untouched(
 
 def test_evaluate_refuses_a_checkpoint_whose_weights_do_not_fit_its_network(cli, tmp_path):
     path = tmp_path / "model.pt"
-    torch.save({"model": "Net", "model_args": {}, "state_dict": build_model("MLP").state_dict(), "config": {}}, path)
+    torch.save({"model": "Net", "model_args": {}, "state_dict": build_model("MLP", (1, 28, 28), 10).state_dict(), "config": {}}, path)
     out = cli("evaluate.py", path, "--device", "cpu")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1

@@ -4,7 +4,10 @@ import json
 import pytest
 
 import run
-import studies
+from dataloader import get_dataset
+from grid import grid_spec
+
+MNIST = get_dataset("mnist")
 
 FAST = ["--epochs", "1", "--subset", "500", "--seeds", "1", "--device", "cpu", "--jobs", "1", "--no-plot", "--quiet",
         "--evals-per-epoch", "1"]
@@ -44,15 +47,23 @@ def hparam_names(study_dir):
 
 
 def test_grid_names_say_what_differs():
-    name, spec = studies.grid_spec(["act=gelu,relu", "depth=3,2"], "ConvNet")
+    name, spec = grid_spec(["act=gelu,relu", "depth=3,2"], MNIST, "ConvNet")
     assert name == "grid-act-depth"
     assert [n for n, _ in spec] == ["act=gelu,depth=3", "act=gelu,depth=2", "act=relu,depth=3", "act=relu,depth=2"]
     assert spec[0][1] == {"model": "ConvNet", "model_args": {"act": "gelu", "depth": 3}}
-    name, spec = studies.grid_spec(["width=300"], "MLPNet")  # one value sets a key: one config
+    name, spec = grid_spec(["width=300"], MNIST, "MLPNet")  # one value sets a key: one config
     assert name == "grid-width" and spec == [("width=300", {"model": "MLPNet", "model_args": {"width": 300}})]
-    _, spec = studies.grid_spec(["lr=0.1,0.01", "batch_size=32"])  # recipe keys on the default network, Net
+    _, spec = grid_spec(["lr=0.1,0.01", "batch_size=32"], MNIST)  # recipe keys on the default network, Net
     assert spec == [("lr=0.1", {"lr": 0.1, "batch_size": 32, "model": "Net", "model_args": {}}),
                     ("lr=0.01", {"lr": 0.01, "batch_size": 32, "model": "Net", "model_args": {}})]
+
+
+def test_values_equal_once_typed_are_one_config(tmp_path, capsys):
+    _, spec = grid_spec(["lr=0.1,1e-1,0.10"], MNIST, "MLP")
+    assert spec == [("lr=0.1", {"lr": 0.1, "model": "MLP", "model_args": {}})]
+    assert run.main(["--grid", "model=MLP", "lr=0.1,1e-1", "--seeds", "1", "--dry-run",
+                     "--logdir", str(tmp_path), "--resultdir", str(tmp_path / "r")]) == 0
+    assert capsys.readouterr().out.count("would train") == 1  # once, not twice (it said "busy" before)
 
 
 def test_a_grid_plans_with_dry_run_and_seeds(tmp_path, capsys):
@@ -60,7 +71,7 @@ def test_a_grid_plans_with_dry_run_and_seeds(tmp_path, capsys):
                      "--logdir", str(tmp_path), "--resultdir", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
     assert "plan: grid-act: 2 configs x 2 seeds = 4 runs" in out and out.count("would train") == 4
-    assert not (tmp_path / "grid-act").exists()  # a dry run writes nothing
+    assert list(tmp_path.iterdir()) == []  # a dry run writes nothing
 
 
 @pytest.mark.parametrize("argv, message", [

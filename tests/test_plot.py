@@ -13,7 +13,7 @@ import analysis
 import plot
 import run
 from runstore import config_dir
-from train import make_config
+from recipes import make_config
 from utils import write_json
 
 SPE = 8  # steps per epoch of the hand-made runs: 2 epochs, val evaluated 4 times an epoch (steps 2, 4, ..., 16)
@@ -495,7 +495,7 @@ def test_each_dataset_and_recipe_of_a_study_is_reported_and_tabled_apart(tmp_pat
 
 def test_the_speed_study_is_described_by_its_own_recipe_never_by_the_invocations():
     from studies import recipe_summary
-    from train import SPEED_RECIPE
+    from recipes import SPEED_RECIPE
     assert analysis.View("speed", "mnist", "quick").title == "speed on MNIST, its own recipe"
     assert analysis.View("base", "mnist", "quick").title == "base on MNIST, recipe quick"
     config = make_config(**{**SPEED_RECIPE, "recipe": "quick"})

@@ -2,6 +2,9 @@
 
 In this process (the cli fixture); tests/test_run.py checks the same in a real subprocess.
 """
+import os
+import re
+
 import pytest
 
 
@@ -42,3 +45,40 @@ def test_evaluate_needs_an_existing_model(cli, a_file, tmp_path):
     one_line_error(cli("evaluate.py", tmp_path / "missing.pt"), 2, "no such file")
     one_line_error(cli("evaluate.py", a_file), 2, "is not a model checkpoint written by train.py")
     one_line_error(cli("evaluate.py"), 2, "the following arguments are required: checkpoint")
+
+
+@pytest.mark.parametrize("script", ["run.py", "compare_optim.py", "plot.py", "bench.py"])
+def test_help_states_each_default_once_and_points_to_pages_that_exist(cli, script):
+    out = cli(script, "--help")
+    assert out.returncode == 0
+    text = " ".join(out.stdout.split())  # argparse wraps lines
+    assert "(default: None)" not in text and not re.search(r"\(default:[^)]*\) \(default:", text), text
+    assert "README: Running on a cluster" not in text
+
+
+def test_a_study_flag_with_another_study_is_a_usage_error(cli):
+    one_line_error(cli("compare_optim.py", "--lr-sweep", "--study", "optim", "--dry-run"), 2,
+                   "--lr-sweep is --study optim_sweep; it cannot go with --study optim")
+    one_line_error(cli("compare_optim.py", "--study", "optim", "--lr-sweep", "--dry-run"), 2, "--lr-sweep")
+
+
+def test_ctrl_c_while_planning_is_one_line_exit_130(cli, monkeypatch, tmp_path):
+    import run
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(run, "plan", interrupted)
+    out = cli("run.py", "--study", "all", "--dry-run", "--logdir", tmp_path / "logs", "--resultdir", tmp_path / "r")
+    assert out.returncode == 130 and "Traceback" not in out.stderr
+    assert out.stderr.strip().startswith("interrupted:") and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_dry_run_writes_no_folder_and_extracts_no_data(raw_copy, tmp_path):
+    from conftest import run_cli
+
+    out = run_cli("run.py", "--dry-run", "--logdir", tmp_path / "new" / "logs", "--resultdir", tmp_path / "new" / "r",
+                  env={**os.environ, "MNIST_DATA_DIR": str(raw_copy)})
+    assert out.returncode == 0, out.stderr
+    assert "would train" in out.stdout
+    assert not (tmp_path / "new").exists()
+    assert sorted(p.suffix for p in (raw_copy / "MNIST" / "raw").iterdir()) == [".gz"] * 4

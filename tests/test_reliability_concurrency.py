@@ -5,24 +5,27 @@ import sys
 
 import run
 from conftest import ROOT
-from runstore import dir_lock, run_task
+from dataloader import get_dataset
+from recipes import make_config
+from runstore import code_digest, dir_lock, make_task, run_task
 
 ARGS = ["run.py", "--model", "MLP", "--seeds", "3", "--epochs", "1", "--subset", "1000", "--device", "cpu",
         "--jobs", "1", "--threads", "1", "--evals-per-epoch", "1", "--no-plot", "--quiet"]
 
 
 def test_a_locked_run_is_left_alone(tmp_path):
-    run_dir = tmp_path / "MLP" / "seed0"
-    config = {"model": "MLP", "name": "MLP", "seed": 0, "subset": 500, "epochs": 1, "device": "cpu"}
+    config = make_config(model="MLP", name="MLP", seed=0, subset=500, epochs=1, device="cpu", evals_per_epoch=1)
+    task = make_task(config, tmp_path, get_dataset("mnist"), code_digest(), quiet=True)
+    run_dir = tmp_path / task["run_dir"]
     with dir_lock(run_dir) as mine:
         assert mine
         (run_dir / "events.partial").write_text("being written by the holder")
-        result = run_task({"config": config, "run_dir": str(run_dir), "quiet": True})
+        result = run_task(task)
         assert result["status"] == "busy"
         assert (run_dir / "events.partial").exists()  # the holder's files were not cleaned away
         with dir_lock(run_dir) as second:
             assert not second
-    assert run_task({"config": config, "run_dir": str(run_dir), "quiet": True})["status"] == "ok"
+    assert run_task(task)["status"] == "ok"
 
 
 def test_two_invocations_at_once_leave_every_run_whole(tmp_path, capsys):

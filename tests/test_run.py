@@ -201,11 +201,11 @@ def test_the_estimate_times_each_network_once_with_the_workers_threads(monkeypat
     monkeypatch.setattr(run, "seconds_per_sample", fake_seconds_per_sample)
     threads = torch.get_num_threads()
     plan = [c for c in configs_of("base", "--seeds", "2", "--epochs", "1") if c["model"] == "MLP"]
-    seconds = run.estimate_seconds(plan, torch.device("cpu"), jobs=2, evals_per_epoch=4, threads=1)
+    seconds = run.estimate_seconds(plan, torch.device("cpu"), jobs=2, threads=1)
     # per run: 1e-4 s x (55,000 training images + (4 x 5,000 val + 10,000 test) / 3) + 1 s of setup
     assert seconds == pytest.approx(1e-4 * (55_000 + 30_000 / 3) + 1.0)  # 2 runs on 2 workers: one run time
     assert timed == [("MLP", 1)] and torch.get_num_threads() == threads
-    assert run.estimate_seconds(plan * 2, torch.device("cpu"), jobs=3, evals_per_epoch=4,
+    assert run.estimate_seconds(plan * 2, torch.device("cpu"), jobs=3,
                               threads=1) == pytest.approx(2 * seconds)
 
 

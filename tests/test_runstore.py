@@ -1,6 +1,7 @@
 """The run store: code identity, reuse only by the same config and code, CPUs found, names, imports without fcntl."""
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,8 +10,10 @@ import torch.nn.functional as F
 import run
 import runstore
 from conftest import ROOT, run_cli
+from dataloader import get_dataset
 from model import build_model
-from train import OPTIMIZERS, SCHEDULES, make_config, make_optimizer, make_scheduler
+from recipes import OPTIMIZERS, SCHEDULES, make_config
+from train import make_optimizer, make_scheduler
 from utils import usable_cpus
 
 TINY = ["--model", "MLP", "--epochs", "1", "--seeds", "1", "--subset", "500", "--device", "cpu", "--jobs", "1",
@@ -28,28 +31,52 @@ def project(tmp_path):
 
 
 def test_the_code_digest_covers_what_decides_the_numbers(project):
-    assert {"train", "model", "dataloader", "evaluate", "utils"} <= set(runstore.code_modules(project))
-    assert not {"run", "plot", "runstore", "stats", "bench"} & set(runstore.code_modules(project))
-    before = runstore.code_digest(project)
-    assert before == runstore.code_digest(ROOT)
+    assert runstore.code_modules(project) == ["dataloader", "evaluate", "model", "recipes", "train"]
+    assert runstore.code_digest(project) == runstore.code_digest(ROOT)
 
 
-def test_comments_docstrings_and_formatting_keep_the_digest_a_statement_changes_it(project):
+def edited_digest(project, module: str, old: str, new: str) -> str:
+    """The digest of `project` after replacing `old` (which must be there) by `new` in module.py."""
+    path = project / f"{module}.py"
+    source = path.read_text()
+    assert old in source, (module, old)
+    path.write_text(source.replace(old, new, 1))
+    runstore.code_digest.cache_clear()
+    return runstore.code_digest(project)
+
+
+@pytest.mark.parametrize("module, old, new", [
+    ("run", '"which comparison to run;', '"which comparison to train;'),  # a flag's help text
+    ("cli", "(see --help)", "(see the help)"),  # the parser's one-line errors
+    ("run", "runs trained, {skipped}", "runs done, {skipped}"),  # a message run.py prints
+    ("report", "How to read the verdicts.", "Reading the verdicts."),  # a report sentence
+    ("plot", "N_MISCLASSIFIED = 32", "N_MISCLASSIFIED = 16"),  # a figure
+    ("evaluate", 'per-class accuracy: "', 'accuracy per class: "'),  # evaluate.py's command line
+    ("utils", '"the disk is full: no space left', '"disk full: no space left'),  # plumbing's messages
+    ("model", '"""The seed\'s networks', '"""Networks'),  # a docstring
+    ("model", "from torch import nn\n", "from torch import nn  # a comment\n\n\n"),  # comments and formatting
+])
+def test_edits_that_cannot_change_a_number_keep_the_digest(project, module, old, new):
     before = runstore.code_digest(project)
-    model = project / "model.py"
-    source = model.read_text()
-    model.write_text(source.replace('"""The seed\'s networks', '"""Networks', 1).replace(
-        "import torch\n", "import torch  # a comment\n\n\n", 1) + "\n# a comment at the end\n")
-    runstore.code_digest.cache_clear()
-    assert runstore.code_digest(project) == before
-    model.write_text(source + "\nEXTRA = 1\n")
-    runstore.code_digest.cache_clear()
-    assert runstore.code_digest(project) != before
-    utils = project / "utils.py"  # a module that train.py reaches only through its imports counts too
-    model.write_text(source)
-    utils.write_text(utils.read_text() + "\nEXTRA = 2\n")
-    runstore.code_digest.cache_clear()
-    assert runstore.code_digest(project) != before
+    assert edited_digest(project, module, old, new) == before
+
+
+@pytest.mark.parametrize("module, old, new", [
+    ("train", "    optimizer.step()\n    return loss, logits", "    optimizer.step()\n    optimizer.step()\n    return loss, logits"),
+    ("model", "nn.Linear(128, n_classes)", "nn.Linear(128, n_classes, bias=False)"),
+    ("dataloader", "SPLIT_SEED = 0", "SPLIT_SEED = 1"),
+    ("evaluate", "EVAL_BATCH = 256", "EVAL_BATCH = 128"),
+    ("recipes", '"momentum": ("SGD", 0.01, {"momentum": 0.9})', '"momentum": ("SGD", 0.01, {"momentum": 0.8})'),
+])
+def test_a_statement_of_the_numeric_code_changes_the_digest(project, module, old, new):
+    before = runstore.code_digest(project)
+    assert edited_digest(project, module, old, new) != before
+
+
+def test_numeric_code_that_imports_a_module_outside_the_digest_is_refused(project):
+    (project / "helpers.py").write_text("SCALE = 2\n")
+    with pytest.raises(RuntimeError, match="train.py imports helpers"):
+        edited_digest(project, "train", "import torch\n", "import torch\nimport helpers\n")
 
 
 def test_a_run_of_other_code_is_not_reused_and_stays_beside_the_new_one(tmp_path, capsys, monkeypatch):
@@ -82,13 +109,42 @@ def test_a_worker_whose_code_differs_from_the_plan_refuses_to_train(tmp_path):
     assert not (tmp_path / "s" / "result.json").exists()
 
 
+def planned_task(tmp_path, **config) -> dict:
+    config = make_config(**{"model": "MLP", "name": "MLP", "seed": 0, "subset": 200, "epochs": 1, "device": "cpu",
+                            "study": "s", "evals_per_epoch": 1, **config})
+    return runstore.make_task(config, tmp_path, get_dataset(config["dataset"]), runstore.code_digest(), quiet=True)
+
+
+@pytest.mark.parametrize("damage, why", [
+    (lambda t: {**t, "run_dir": t["run_dir"].replace("seed0", "seed1")}, "is not the directory of this config"),
+    (lambda t: {**t, "config": {**t["config"], "lr": 0.5}}, "is not the directory of this config"),
+    (lambda t: {**t, "config": {k: v for k, v in t["config"].items() if k != "evals_per_epoch"}}, "not normalised"),
+    (lambda t: {**t, "dataset": get_dataset("fashion-mnist")}, "carries dataset 'fashion-mnist'"),
+])
+def test_a_worker_trains_only_the_run_the_planner_resolved(tmp_path, damage, why):
+    task = damage(planned_task(tmp_path))
+    result = runstore.run_task(task)
+    assert result["status"] == "failed" and why in result["error"]
+    assert not list(tmp_path.rglob("result.json"))
+
+
+def test_evals_per_epoch_is_part_of_the_run_identity(tmp_path):
+    four, one = planned_task(tmp_path, evals_per_epoch=4), planned_task(tmp_path, evals_per_epoch=1)
+    assert four["run_dir"] != one["run_dir"]
+    without_key = {k: v for k, v in four["config"].items() if k != "evals_per_epoch"}  # as configs were before
+    assert runstore.config_id(without_key) == four["config_id"]  # the default adds nothing to an identity
+    assert runstore.run_task(one)["evals_per_epoch"] == 1
+    assert runstore.stored_result(Path(one["run_dir"]), one["config"]) is not None
+    assert runstore.stored_result(Path(one["run_dir"]), four["config"]) is None
+
+
 @pytest.mark.parametrize("schedule", SCHEDULES)
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_every_optimizer_trains_under_every_schedule_with_its_own_weight_decay(optimizer, schedule):
     config = make_config(optimizer=optimizer, schedule=schedule, recipe="full")
     assert config["weight_decay"] == (0.05 if optimizer == "adamw" else 0.0)  # the recipe's decay is AdamW's
     torch.manual_seed(0)
-    model = build_model("MLP")
+    model = build_model("MLP", (1, 28, 28), 10)
     opt = make_optimizer(optimizer, model.parameters(), config["lr"], config["weight_decay"])
     scheduler, per_batch = make_scheduler(schedule, opt, config["lr"], epochs=2, steps_per_epoch=3)
     assert opt.param_groups[0]["weight_decay"] == config["weight_decay"]

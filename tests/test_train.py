@@ -9,14 +9,15 @@ import torch.nn.functional as F
 
 from evaluate import evaluate, load_checkpoint
 from model import build_model
-from train import OPTIMIZERS, make_config, make_optimizer, train_run
+from recipes import OPTIMIZERS, make_config
+from train import make_optimizer, train_run
 from utils import keep_freed_memory
 
 
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run") / "seed0"
-    result = train_run({"model": "LeNet", "subset": 3000, "epochs": 2, "device": "cpu"}, run_dir, evals_per_epoch=1)
+    result = train_run({"model": "LeNet", "subset": 3000, "epochs": 2, "device": "cpu", "evals_per_epoch": 1}, run_dir)
     return run_dir, result
 
 
@@ -84,7 +85,8 @@ def test_make_optimizer_fuses_where_torch_can_and_updates_the_same(name):
     weights = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(3))]
     grads = [torch.randn(5, 3), torch.randn(3)]
     plain = [torch.nn.Parameter(w.detach().clone()) for w in weights]
-    cls, lr, extra = OPTIMIZERS[name]
+    class_name, lr, extra = OPTIMIZERS[name]
+    cls = getattr(torch.optim, class_name)
     optimizer, reference = make_optimizer(name, weights, lr), cls(plain, lr=lr, foreach=False, **extra)
     for _ in range(3):
         for w, p, g in zip(weights, plain, grads):
@@ -100,7 +102,7 @@ def test_make_optimizer_fuses_where_torch_can_and_updates_the_same(name):
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="keep_freed_memory tunes glibc's malloc only")
 def test_keep_freed_memory_stops_the_page_faults_of_every_conv_step():
     torch.manual_seed(0)
-    model = build_model("Net")
+    model = build_model("Net", (1, 28, 28), 10)
     optimizer = make_optimizer("adam", model.parameters(), 1e-3)
     x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
 
@@ -122,7 +124,7 @@ def test_keep_freed_memory_stops_the_page_faults_of_every_conv_step():
 def test_common_random_numbers_pair_the_configs_of_a_study():
     """With one seed, same-shaped networks start from the same weights and every config sees the same batches."""
     common = {"subset": 300, "epochs": 1, "device": "cpu", "seed": 5, "channels_last": True}
-    relu, gelu, mlp, other_seed = (train_run({**common, **c}, evals_per_epoch=1) for c in (
+    relu, gelu, mlp, other_seed = (train_run({**common, **c, "evals_per_epoch": 1}) for c in (
         {"model": "ConvNet", "model_args": {"act": "relu"}}, {"model": "ConvNet", "model_args": {"act": "gelu"}},
         {"model": "MLP", "batch_size": 32}, {"model": "ConvNet", "seed": 6}))
     assert relu["shared"]["init_digest"] == gelu["shared"]["init_digest"] != mlp["shared"]["init_digest"]
