@@ -268,8 +268,9 @@ def plot_confusion(view: View, run: dict, path: Path) -> Path:
 
 
 def misclassified(run: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(images, true labels, predictions) of a run's first N_MISCLASSIFIED test errors: its stored
-    predictions, or for runs without them, its saved model."""
+    """(images, true labels, predictions) of a run's first N_MISCLASSIFIED test errors, from its stored predictions.
+
+    ValueError for a run without them (older logs): the figures read the files, never a network."""
     import torch
 
     from dataloader import load_splits
@@ -277,15 +278,9 @@ def misclassified(run: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     dataset = run_dataset(run)
     data = load_splits(dataset.name, "cpu", subset=1)  # subset=1: only the test split is needed, skip normalizing 55,000
     x, y = data.test_x, data.test_y
-    if run.get("predictions"):
-        pred = torch.from_numpy(load_predictions(run["run_dir"] / run["predictions"]).astype(np.int64))
-    else:
-        from evaluate import load_checkpoint
-
-        model, _ = load_checkpoint(str(run["run_dir"] / "model.pt"), torch.device("cpu"))
-        model.eval()
-        with torch.no_grad():
-            pred = torch.cat([model(x[i:i + 500]).argmax(1) for i in range(0, len(x), 500)])
+    if not run.get("predictions"):
+        raise ValueError("the run kept no test predictions")
+    pred = torch.from_numpy(load_predictions(run["run_dir"] / run["predictions"]).astype(np.int64))
     shown = (pred != y).nonzero().flatten()[:N_MISCLASSIFIED]
     images = (x[shown, 0] * dataset.std + dataset.mean).clamp(0, 1)  # undo the normalization for display
     return images.numpy(), y[shown].numpy(), pred[shown].numpy()
@@ -332,7 +327,7 @@ def draw(data: dict, resultdir: Path) -> list[Path]:
     written.append(plot_confusion(view, best, resultdir / f"confusion_{name}.png"))
     try:
         written.append(plot_misclassified(view, best, resultdir / f"misclassified_{name}.png"))
-    except (OSError, ValueError, RuntimeError) as e:  # no predictions or model.pt, or the data missing
+    except (OSError, ValueError, RuntimeError) as e:  # no predictions, or the data missing
         warn(f"{name}: no misclassified-images figure ({type(e).__name__}: {e})")
     return written
 
