@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from utils import GIT_COMMIT_ENV, ROOT, UsageError, git_commit, usable_cpus
+from utils import GIT_COMMIT_ENV, ON_WINDOWS, ROOT, UsageError, git_commit, process_alive, usable_cpus
 
 
 # ---- executors ---------------------------------------------------------------------------------
@@ -34,7 +34,9 @@ def _die_with_parent(parent: int) -> None:
     """Never outlive the parent, even when it is SIGKILLed (a killed terminal, the OOM killer, a scheduler).
 
     Linux: the kernel sends us SIGKILL when the parent dies (PR_SET_PDEATHSIG). Elsewhere a daemon
-    thread notices that we were reparented and exits.
+    thread notices that the parent is gone and exits: on macOS and other POSIX systems we are
+    reparented (getppid changes); on Windows getppid keeps the dead parent's pid, so the thread asks
+    whether that process still exists (utils.process_alive, a query that does not signal it).
     """
     import signal
     import sys
@@ -50,10 +52,15 @@ def _die_with_parent(parent: int) -> None:
         return
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while parent_alive(parent):
             time.sleep(0.5)
         os._exit(1)
     threading.Thread(target=watch, daemon=True, name="watch-parent").start()
+
+
+def parent_alive(parent: int) -> bool:
+    """Whether the process that started this worker still runs (see _die_with_parent)."""
+    return process_alive(parent) if ON_WINDOWS else os.getppid() == parent
 
 
 _STARTED = None  # the queue on which a worker says which task it starts (set by _init_worker)

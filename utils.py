@@ -98,6 +98,7 @@ def _read_quota(quota_file: Path, period_file: Path | None) -> tuple[int, str] |
     return cpus, f"{quota_file.name} {quota}/{period}"
 
 
+ON_WINDOWS = os.name == "nt"
 GIT_COMMIT_ENV = "MNIST_SUITE_GIT_COMMIT"  # set for Ray workers, whose shipped copy has no .git
 
 
@@ -168,13 +169,16 @@ def remove_stale_temps(directory: Path) -> int:
     removed = 0
     for entry in Path(directory).glob(f"{TEMP_PREFIX}*"):
         pid = entry.name[len(TEMP_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink(missing_ok=True)
             removed += 1
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True while process `pid` exists. Never signals it: on Windows os.kill(pid, 0) would terminate it."""
+    if ON_WINDOWS:
+        return _windows_process_alive(pid)
     try:
         os.kill(pid, 0)
         return True
@@ -182,6 +186,21 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:  # it exists, owned by another user
         return True
+
+
+def _windows_process_alive(pid: int, kernel32=None, last_error=None) -> bool:
+    """Windows: OpenProcess for a query only, then its exit code (STILL_ACTIVE while it runs)."""
+    kernel32 = kernel32 or ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    last_error = last_error or ctypes.get_last_error  # type: ignore[attr-defined]
+    process_query_limited_information, still_active, error_access_denied = 0x1000, 259, 5
+    handle = kernel32.OpenProcess(process_query_limited_information, False, pid)
+    if not handle:  # no such process, or one we may not open (which exists)
+        return last_error() == error_access_denied
+    try:
+        code = ctypes.c_ulong()
+        return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == still_active
+    finally:
+        kernel32.CloseHandle(handle)
 
 
 @contextmanager
