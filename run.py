@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import heapq
 import os
 import signal
 import sys
@@ -20,15 +19,15 @@ import torch
 
 from cli import Parser, check_writable, exit_with, non_negative_float, positive_float, positive_int
 from dataloader import DATASETS, DataError, get_dataset, prepare_raw
+from estimate import estimate_seconds
 from executors import require_ray, run_processes, run_ray, run_serial, threads_per_job
 from grid import grid_spec
-from model import MODELS, build_model
+from model import MODELS
 from recipes import (DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, QUICK_RECIPE, RECIPES, SCHEDULES, make_config,
                      recipe_values)
 from runstore import code_digest, failed_result, make_task, run_task, stored_result
 from studies import (BEST_RATE_HEADER, RUN_STUDIES, STUDY_DATASETS, STUDY_FLAGS, STUDY_RECIPES, Spec, Study,
                      best_rate_rows, default_recipe, lr_rule, manifest_name, recipe_summary, reference_map, traits)
-from train import make_optimizer, train_step
 from utils import (DEVICES, UsageError, disk_full_message, is_disk_full, pick_device, remove_stale_temps, usable_cpus,
                    write_hparams_config, write_json)
 
@@ -212,54 +211,6 @@ def worker_threads(args) -> int:
     return args.threads or threads_per_job(args.jobs)
 
 
-def seconds_per_sample(config: dict, device: torch.device) -> float:
-    """Training time per image of config's network and optimizer: the fastest of a few timed steps."""
-    dataset = get_dataset(config["dataset"])
-    model = build_model(config["model"], dataset.image_shape, dataset.n_classes, **config["model_args"]).to(device)
-    x = torch.randn(config["batch_size"], *dataset.image_shape, device=device)
-    if config["channels_last"]:
-        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
-    optimizer = make_optimizer(config["optimizer"], model.parameters(), config["lr"], config["weight_decay"])
-    y = torch.randint(0, dataset.n_classes, (config["batch_size"],), device=device)
-    times = []
-    for _ in range(10):
-        t0 = time.perf_counter()
-        loss, _ = train_step(model, optimizer, x, y, config["amp"])
-        loss.item()  # a sync, so that GPU time is counted
-        times.append(time.perf_counter() - t0)
-    return min(times[2:]) / config["batch_size"]  # the first steps warm caches and allocators up
-
-
-def estimate_seconds(configs: list[dict], device: torch.device, jobs: int, threads: int) -> float:
-    """Rough wall time: a few timed training steps of each distinct network, scaled to the plan.
-
-    On a CPU the steps run with the torch threads each run will have: a one-thread run of a 2-job
-    plan is slower than this whole process timed with every core.
-    """
-    per_sample: dict[str, float] = {}
-    durations = []
-    before = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(threads)
-    try:
-        for c in configs:
-            key = repr((c["model"], c["model_args"], c["batch_size"], c["optimizer"], c["dataset"]))
-            if key not in per_sample:
-                per_sample[key] = seconds_per_sample(c, device)
-            dataset = get_dataset(c["dataset"])
-            n_train = c["subset"] or dataset.n_train
-            # evaluation costs about a third of a training step per image: val several times an epoch, test once
-            n_eval = c["epochs"] * c["evals_per_epoch"] * dataset.n_val + dataset.n_test
-            durations.append(per_sample[key] * (c["epochs"] * n_train + n_eval / 3) + 1.0)  # +1 s: setup, files
-    finally:
-        torch.set_num_threads(before)
-    # runs start in plan order, each on the first free worker: 3 equal runs on 2 workers take 2 run times
-    free_at = [0.0] * max(1, jobs)
-    for seconds in durations:
-        heapq.heappush(free_at, heapq.heappop(free_at) + seconds)
-    return max(free_at)
-
-
 def plan(studies: dict[str, Spec], args) -> tuple[list[dict], list[dict]]:
     """(tasks to train, finished results reused); writes each study's HParams config and manifest.
 
@@ -335,8 +286,8 @@ def print_plan(studies: dict[str, Spec], tasks: list[dict], finished: list[dict]
         threads = torch.get_num_threads() if args.jobs == 1 else worker_threads(args)  # one job: this process's
         print(f"cpus: {cpus} usable ({how}): --jobs {args.jobs}, {threads} torch thread{'s' if threads > 1 else ''} each")
     if tasks and args.backend == "local":  # Ray's workers are not this machine
-        estimate = estimate_seconds([t["config"] for t in tasks], device, args.jobs, worker_threads(args))
-        print(f"estimated time: {fmt_minutes(estimate)} with --jobs {args.jobs} (rough, from a few timed steps)")
+        seconds, how = estimate_seconds(tasks, device, args.jobs, worker_threads(args), args.logdir)
+        print(f"estimated time: {fmt_minutes(seconds)} with --jobs {args.jobs} ({how})")
     if args.dry_run:
         for t in tasks:
             print(f"  would train {t['run_dir']}")

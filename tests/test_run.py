@@ -191,24 +191,6 @@ def test_the_default_plan_is_5_seeds_per_config_with_the_quick_recipe(tmp_path, 
     assert re.search(r"estimated time: [0-9.]+ (min|s) with --jobs \d", out)
 
 
-def test_the_estimate_times_each_network_once_with_the_workers_threads(monkeypatch):
-    timed = []
-
-    def fake_seconds_per_sample(config, device):
-        timed.append((config["model"], torch.get_num_threads()))
-        return 1e-4
-
-    monkeypatch.setattr(run, "seconds_per_sample", fake_seconds_per_sample)
-    threads = torch.get_num_threads()
-    plan = [c for c in configs_of("base", "--seeds", "2", "--epochs", "1") if c["model"] == "MLP"]
-    seconds = run.estimate_seconds(plan, torch.device("cpu"), jobs=2, threads=1)
-    # per run: 1e-4 s x (55,000 training images + (4 x 5,000 val + 10,000 test) / 3) + 1 s of setup
-    assert seconds == pytest.approx(1e-4 * (55_000 + 30_000 / 3) + 1.0)  # 2 runs on 2 workers: one run time
-    assert timed == [("MLP", 1)] and torch.get_num_threads() == threads
-    assert run.estimate_seconds(plan * 2, torch.device("cpu"), jobs=3,
-                              threads=1) == pytest.approx(2 * seconds)
-
-
 def configs_of_optim(*argv) -> dict:
     from studies import OPTIM_STUDIES
     args = args_for(*argv)

@@ -53,6 +53,7 @@ def test_stale_temporaries_of_a_dead_writer_are_removed_and_a_live_ones_kept(win
 
 
 def test_the_parent_watch_asks_for_the_parent_process_not_for_getppid(windows, monkeypatch):
-    monkeypatch.setattr(os, "getppid", lambda: 100)  # Windows keeps a dead parent's pid here
-    assert executors.parent_alive(100)
+    monkeypatch.setattr(os, "getppid", lambda: 102)  # Windows keeps naming a dead parent here
     assert not executors.parent_alive(102)  # the parent is gone although getppid still names it
+    monkeypatch.setattr(os, "getppid", lambda: 100)
+    assert executors.parent_alive(100)
