@@ -20,7 +20,7 @@ from utils import atomic_path, load_predictions, read_json, valid_result
 CSV_COLUMNS = ["study", "config", "name", "seed", "tag", "step", "epoch", "value"]
 COMPARISON_COLUMNS = ["study", "config", "reference", "seeds", "mean_diff", "ci_low", "ci_high", "sim_low", "sim_high",
                       "p_paired", "p_holm", "margin", "p_equiv_holm", "mde", "mcnemar_every_pair", "p_mcnemar_max",
-                      "verdict"]
+                      "verdict", "within_margin", "p_signflip", "p_signflip_holm", "confirmed", "boot_low", "boot_high"]
 PROG = "plot.py"
 
 
@@ -346,9 +346,18 @@ def left_out(name: str, ref: str, status: dict[str, dict[int, str]]) -> dict[int
     return out
 
 
-def study_margin(runs: list[dict], margin_pp: float | None) -> float:
-    """The study's equivalence margin (fraction): --margin where given, else the one declared for its recipe."""
-    return margin_for({r["config"].get("recipe", "quick") for r in runs}, margin_pp)
+MARGIN_AFTER = "set after the runs (plot.py --margin)"
+
+
+def study_margin(runs: list[dict], margin_pp: float | None, manifest: dict | None = None) -> tuple[float, str]:
+    """(the study's equivalence margin as a fraction, when it was set): plot.py's --margin where given (after the
+    runs), else the one recorded in the manifest when the runs were planned, else the one declared for the recipe."""
+    if margin_pp is not None:
+        return margin_pp / 100, MARGIN_AFTER
+    recorded = (manifest or {}).get("margin")
+    if isinstance(recorded, (int, float)) and 0 < recorded < 1:
+        return float(recorded), "recorded when the runs were planned"
+    return margin_for({r["config"].get("recipe", "quick") for r in runs}), "declared for the recipe before any run"
 
 
 def comparisons(study: str, rows: list[dict], manifest: dict | None, runs: list[dict] | None = None,
@@ -361,7 +370,7 @@ def comparisons(study: str, rows: list[dict], manifest: dict | None, runs: list[
     preds = {name: predictions_of(by_name[name]) for name in {*pairs, *pairs.values()}}
     labels = test_labels(study_dataset([r for row in rows for r in row["runs"]]).name) if any(preds.values()) else None
     runs = runs if runs is not None else [r for row in rows for r in row["runs"]]
-    status, margin = seed_status(runs, partial or []), study_margin(runs, margin_pp)
+    status, (margin, _) = seed_status(runs, partial or []), study_margin(runs, margin_pp, manifest)
     found = []
     for name in sorted(pairs, key=lambda n: [row["name"] for row in rows].index(n)):
         ref = pairs[name]
@@ -422,6 +431,7 @@ def load_view(view: View, found: dict, with_scalars: bool, margin_pp: float | No
         shown = pd.MultiIndex.from_frame(every_scalar[["config", "seed"]]).isin(list(finished))
         scalars = every_scalar[shown].assign(name=lambda frame: frame["config"].map(label_of))
     return {"view": view, "study": study, "runs": runs, "partial": partial, "rows": rows, "manifest": manifest,
-            "latest_only": found["latest_only"], "margin": study_margin(runs, margin_pp),
+            "latest_only": found["latest_only"], "margin": study_margin(runs, margin_pp, manifest)[0],
+            "margin_set": study_margin(runs, margin_pp, manifest)[1],
             "comparisons": comparisons(study, focus_rows(study, rows, runs), manifest, runs, partial, margin_pp),
             "scalars": scalars, "every_scalar": every_scalar}

@@ -20,6 +20,7 @@ import pandas as pd  # noqa: E402
 
 from analysis import (PROG, View, best_run, find_views, focus_rows, layer_names, load_view,  # noqa: E402
                       natural_key, run_dataset, warn, write_comparisons)
+import report  # noqa: E402
 from report import pct, write_choices, write_report  # noqa: E402
 from studies import margins_in_words, traits  # noqa: E402
 from cli import Parser, check_writable, exit_with, positive_float  # noqa: E402
@@ -171,13 +172,17 @@ def plot_differences(ax, found: list, colors) -> None:
     ax.set_yticks(range(len(found)), [f"{c.config} vs {c.reference}\n{verdict_label(c)}" for c in found], fontsize=8)
     ax.invert_yaxis()
     ax.set(title=f"test accuracy minus the reference's (pp): mean, simultaneous 95% CI\nover "
-                 f"{found[0].family} comparisons, dots: seeds, dotted: ±{100 * found[0].margin:.2f} pp margin",
+                 f"{found[0].family} comparisons, dots: seeds, dotted: ±{100 * found[0].margin:.2f} pp margin"
+                 + (f", {report.DAGGER}: t-test only" if any(map(report.t_only, found)) else ""),
            xlabel="difference (percentage points)")
 
 
 def verdict_label(c) -> str:
-    """The verdict with a mark: ▲ better, ▼ worse, ≈ equivalent, ? inconclusive."""
-    return f"{dict(better='▲', worse='▼', equivalent='≈', inconclusive='?')[c.verdict]} {c.verdict}"
+    """The verdict with a mark (▲ better, ▼ worse, ≈ equivalent, ? inconclusive), ', negligible' where it is inside
+    the margin, and the report's dagger where the sign-flip test did not confirm it."""
+    negligible = ", negligible" if c.within_margin and c.verdict in ("better", "worse") else ""
+    return (f"{dict(better='▲', worse='▼', equivalent='≈', inconclusive='?')[c.verdict]} {c.verdict}{negligible}"
+            f"{report.DAGGER if report.t_only(c) else ''}")
 
 
 def plot_compare(view: View, runs: list[dict], rows: list[dict], scalars: pd.DataFrame, path: Path,
@@ -352,8 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all-runs", action="store_true",
                         help="every finished config under a study, not only those of its latest invocation")
     parser.add_argument("--margin", type=positive_float, metavar="PP",
-                        help="equivalence margin in percentage points for every study (default: the one declared "
-                             f"for the runs' recipe: {margins_in_words()})")
+                        help="equivalence margin in percentage points for every study, set after the runs (the "
+                             "report says so; default: the one recorded when the runs were planned, else the one "
+                             f"declared for the runs' recipe: {margins_in_words()})")
     parser.add_argument("--readme", metavar="PATH",
                         help="also put the 'what each choice does' table into this file, between its two "
                              f"'{README_MARK}' lines (the project's README.md)")
@@ -378,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
     selected = [v for v in views if not args.study or {v.study, v.name} & set(args.study)]
+    if args.margin is not None:
+        print(f"{PROG}: equivalence margin ±{args.margin:g} pp for every study: margin set after the runs "
+              "(REPORT.md says so)")
     # every study goes into REPORT.md; event files are read only where a figure or a finding needs them
     loaded = {v.name: load_view(v, found, v in selected or traits(v.study).gradients, args.margin)
               for v, found in views.items()}

@@ -59,11 +59,40 @@ def target_cell(epochs: list[float | None]) -> str:
     return f"{median:.2f}" + (f" ({missed} of {len(epochs)} seeds not reached)" if missed else "")
 
 
+DAGGER = "†"  # a better/worse verdict on the t-test's normal model alone
+
+
+def margin_words(c: stats.Comparison) -> str:
+    return f"±{100 * c.margin:g} pp"
+
+
+def size_words(c: stats.Comparison) -> str:
+    """A verdict with its size from the simultaneous interval: 'worse by 0.85 pp (0.59 to 1.11)', 'better (sign
+    only; at most 0.19 pp), negligible within ±0.5 pp', 'equivalent within ±0.5 pp', 'inconclusive, within ±1.30 pp'."""
+    if c.sim_low is None:
+        return f"{c.verdict} (no test: {c.p_note})" if c.p_note else c.verdict
+    near, far = sorted((abs(c.sim_low), abs(c.sim_high)))
+    if c.verdict in ("better", "worse"):
+        if c.no_spread:
+            size = f"by {abs(100 * c.mean_diff):.2f} pp (every seed alike)"
+        elif near == 0:  # Holm's step-down claims the sign where Bonferroni's interval still reaches 0
+            size = f"(sign only; at most {100 * far:.2f} pp)"
+        else:
+            size = f"by {abs(100 * c.mean_diff):.2f} pp ({100 * near:.2f} to {100 * far:.2f})"
+        return f"{c.verdict} {size}" + (f", negligible within {margin_words(c)}" if c.within_margin else "")
+    if c.verdict == "equivalent":
+        return f"equivalent within {margin_words(c)}"
+    return f"inconclusive, within ±{100 * far:.2f} pp"
+
+
+def t_only(c: stats.Comparison) -> bool:
+    """A better/worse verdict the sign-flip test did not confirm."""
+    return c.confirmed is False
+
+
 def against(c: stats.Comparison) -> str:
-    """The verdict against the reference, in a few words."""
-    return {"better": f"better than {c.reference}", "worse": f"worse than {c.reference}",
-            "equivalent": f"equivalent to {c.reference} (±{100 * c.margin:.2f} pp)",
-            "inconclusive": f"inconclusive against {c.reference}"}[c.verdict]
+    """The verdict against the reference with its size, in a few words (the report's table)."""
+    return f"{size_words(c)}{DAGGER if t_only(c) else ''} (vs {c.reference})"
 
 
 def target_text(rows: list[dict]) -> str:
@@ -76,15 +105,27 @@ def anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
 
 
-def table(rows: list[dict], found: list[stats.Comparison]) -> list[str]:
-    verdicts = {c.config: against(c) for c in found}
+TABLE_GROUPS = ("better", "reference", "equivalent", "inconclusive", "worse", "-")  # no rank within a group
+
+
+def grouped(rows: list[dict], found: list[stats.Comparison]) -> list[tuple[dict, str]]:
+    """(row, its group) in TABLE_GROUPS order, by mean within a group: configs no test tells apart get no rank."""
+    verdict = {c.config: c.verdict for c in found}
     references = {c.reference for c in found}
-    lines = ["| rank | config | parameters | test accuracy (mean ± std) | against its reference "
+    group = {row["name"]: verdict.get(row["name"], "reference" if row["name"] in references else "-") for row in rows}
+    ordered = sorted(rows, key=lambda row: (TABLE_GROUPS.index(group[row["name"]]), -row["mean"]))
+    return [(row, group[row["name"]]) for row in ordered]
+
+
+def table(rows: list[dict], found: list[stats.Comparison]) -> list[str]:
+    cells = {c.config: against(c) for c in found}
+    lines = [f"Rows by verdict ({', '.join(TABLE_GROUPS[:-1])}), within a verdict by mean test accuracy: no rank is "
+             f"claimed among configs the tests do not tell apart. {DAGGER}: the t-test alone (see the findings).", "",
+             "| config | parameters | test accuracy (mean ± std) | against its reference "
              f"| best val accuracy (mean) | epochs to {target_text(rows)} val accuracy (median) | wall time (mean) |",
-             "|---:|---|---:|---:|---|---:|---:|---:|"]
-    for i, row in enumerate(rows, 1):
-        lines.append(f"| {i} | {row['name']} | {row['n_params']:,} | {acc_cell(row)} "
-                     f"| {verdicts.get(row['name'], 'reference' if row['name'] in references else '-')} "
+             "|---|---:|---:|---|---:|---:|---:|"]
+    for row, group in grouped(rows, found):
+        lines.append(f"| {row['name']} | {row['n_params']:,} | {acc_cell(row)} | {cells.get(row['name'], group)} "
                      f"| {pct(row['best_val'])} | {target_cell(row['to_target'])} | {row['wall']:.1f} s |")
     return lines
 
@@ -104,26 +145,42 @@ def seeds_text(c: stats.Comparison) -> str:
     return f"{n}, {len(c.left_out)} left out ({why})"
 
 
+def signflip_text(c: stats.Comparison) -> str:
+    """The sign-flip test's word on a better/worse verdict."""
+    held = f"exact sign-flip test across seeds, Holm-adjusted p = {fmt_p(c.p_signflip_holm)}"
+    if c.confirmed:
+        return f"{held}: confirmed without the normal model"
+    return (f"{held}: **t-test only** (assumes normal seed differences; with {plural(c.family, 'comparison')} the "
+            f"sign-flip test can confirm from {c.signflip_seeds} seeds, its smallest p being 2/2^n)")
+
+
+def boot_text(c: stats.Comparison) -> str:
+    if c.boot_low is None:
+        return ""
+    return f"; on new test digits too (bootstrap over seeds and test images, 95%): {span(c.boot_low, c.boot_high)}"
+
+
 def comparison_sentence(c: stats.Comparison) -> str:
-    """One verdict in plain words, with the evidence it rests on."""
+    """One verdict in plain words, with its size and the evidence it rests on."""
     head = f"{c.config} vs {c.reference}: {pp(c.mean_diff)} over {seeds_text(c)}"
     if c.p_holm is None:
         return f"{head}: inconclusive, no test ({c.p_note})."
-    tests = f"paired t-test across seeds, Holm-adjusted p = {fmt_p(c.p_holm)}"
+    if c.no_spread:
+        tests = (f"every seed gave the same difference, so the t-test is at its limit (the difference is certain "
+                 f"under its normal model); sign-flip p = {fmt_p(c.p_signflip)} is the p to quote")
+    else:
+        tests = f"paired t-test across seeds, Holm-adjusted p = {fmt_p(c.p_holm)}"
+    interval = f"simultaneous 95% interval {span(c.sim_low, c.sim_high)}"
+    equiv = f"equivalence (TOST, {margin_words(c)}) Holm-adjusted p = {fmt_p(c.p_equiv_holm)}"
     if c.verdict in ("better", "worse"):
-        interval = f"; simultaneous 95% interval {span(c.sim_low, c.sim_high)}" if c.sim_low is not None else \
-            "; every seed gave the same difference (exact sign-flip test, no interval)"
-        within = (f"; the difference is also inside the ±{100 * c.margin:.2f} pp margin (equivalence p = "
-                  f"{fmt_p(c.p_equiv_holm)})" if c.p_equiv_holm is not None and c.p_equiv_holm < stats.ALPHA else "")
-        return f"{head}: **{c.verdict}** ({tests}{interval}{within})."
-    equiv = f"equivalence (TOST, ±{100 * c.margin:.2f} pp) Holm-adjusted p = {fmt_p(c.p_equiv_holm)}"
+        return (f"{head}: **{size_words(c)}** ({tests}; {interval}; {equiv}; {signflip_text(c)}{boot_text(c)}).")
     if c.verdict == "equivalent":
-        return f"{head}: **equivalent** within ±{100 * c.margin:.2f} pp ({equiv}; {tests})."
+        return f"{head}: **{size_words(c)}** ({equiv}; {tests}; {interval}{boot_text(c)})."
     detectable = f"the smallest effect detectable at 80% power at this spread is {100 * c.mde:.2f} pp" \
         if c.mde is not None else "no spread across seeds to plan from"
     needed = (f"about {c.seeds_needed} seeds would resolve a difference of this size" if c.seeds_needed else
               f"more than {stats.MAX_SEEDS} seeds would be needed to resolve it" if c.mde is not None else "")
-    return (f"{head}: **inconclusive** ({tests}; {equiv}); {detectable}"
+    return (f"{head}: **{size_words(c)}** ({tests}; {equiv}; {interval}{boot_text(c)}); {detectable}"
             + (f"; {needed}." if needed else "."))
 
 
@@ -134,13 +191,13 @@ def mcnemar_text(c: stats.Comparison) -> str:
     return f"{c.config}: {said} (largest p {fmt_p(c.p_mcnemar_max)})"
 
 
-def comparison_lines(study: str, found: list[stats.Comparison]) -> list[str]:
+def comparison_lines(study: str, found: list[stats.Comparison], margin_set: str) -> list[str]:
     if not found:
         return []
     counts = ", ".join(f"{sum(c.verdict == v for c in found)} {v}" for v in stats.VERDICTS)
     lines = [f"- Comparisons with the reference, paired by seed ({counts}); family: Holm over this study's "
-             f"{plural(found[0].family, 'comparison')}; equivalence margin ±{100 * found[0].margin:.2f} pp, "
-             f"declared before any run; `{study}_comparisons.csv` has every number:"]
+             f"{plural(found[0].family, 'comparison')}; equivalence margin {margin_words(found[0])}, "
+             f"{margin_set}; `{study}_comparisons.csv` has every number:"]
     lines += [f"  - {comparison_sentence(c)}" for c in found]
     described = [text for text in map(mcnemar_text, found) if text]
     if described:
@@ -277,18 +334,23 @@ def sweep_lines(runs: list[dict]) -> list[str]:
 METHOD = f"""How to read the verdicts. Each config is compared with its study's reference (the seed network's
 choice: {references_in_words()}; a grid's first config), paired by seed: with seed k both trained on the same batches in the same order, from the
 same initial weights where their parameters have the same shapes. Only seeds where both configs finished
-are paired. Every verdict is about the config across training seeds. `better` or `worse`: the paired
-t-test across seeds, Holm-adjusted over the study's comparisons (the family size is stated), is below
-0.05; it comes with the simultaneous 95% interval over the family. `equivalent`: two one-sided t-tests,
-Holm-adjusted likewise, put the mean difference inside a margin declared before any run ({margins_in_words()},
-or `plot.py --margin`). `inconclusive`: neither; the report gives
-the smallest effect the study could have detected (80% power at the observed spread) and about how many
-seeds would resolve the observed difference. It is not evidence of no effect. Where every seed gives the
-same difference, an exact sign-flip test replaces the t-test. McNemar's exact test on each seed's test
-predictions only describes the trained pairs ("every pair differs the same way") and decides nothing.
-Intervals describe seed-to-seed variation on this fixed test set.
-Accuracies are on the 10,000 test images unless marked val; ± is one standard deviation across seeds;
-'pp' is percentage points."""
+are paired. Every verdict is about the config across training seeds and states its size. `better` or
+`worse`: the paired t-test across seeds, Holm-adjusted over the study's comparisons (the family size is
+stated), is below 0.05; its size is the simultaneous 95% interval over the family ("sign only; at most
+x pp" where Holm's step-down claims the sign but the interval reaches 0). "Negligible": the difference is
+also inside the study's equivalence margin ({margins_in_words()}, recorded when the runs are planned;
+the report says when `plot.py --margin` set it after the runs). `equivalent`: two one-sided t-tests,
+Holm-adjusted likewise, put the mean difference inside the margin. `inconclusive`: neither; the interval
+says what it excludes, and the report gives the smallest effect the study could have detected (80% power
+at the observed spread) and about how many seeds would resolve the observed difference; it is not
+evidence of no effect. The exact sign-flip test across seeds (Holm over the same family) checks every
+better/worse without the normal model: `confirmed`, or {DAGGER} "t-test only" with the seeds it would
+need (with n seeds its smallest p is 2/2^n, so 5 seeds confirm nothing). Where every seed gives the
+same difference the t-test is at its limit and the sign-flip p is the one to quote. Beside the interval
+across seeds, a two-level bootstrap over seeds and test images gives the interval for new test digits.
+McNemar's exact test on each seed's test predictions only describes the trained pairs ("every pair
+differs the same way") and decides nothing. Accuracies are on the 10,000 test images unless marked val;
+± is one standard deviation across seeds; 'pp' is percentage points (docs/statistics.md)."""
 
 
 def paper_lines(paper: dict[str, tuple[dict, float]], rows: list[dict]) -> list[str]:
@@ -316,15 +378,11 @@ def headline(data: dict) -> str:
     if not found:
         means = ", ".join(f"{row['name']} {pct(row['mean'])}" for row in focus_rows(study, rows, data["runs"]))
         return f"- {link}: no comparisons; mean test accuracy {means}."
-    groups = []
-    for verdict in stats.VERDICTS:
-        members = ", ".join(f"{c.config} ({pp(c.mean_diff)})" for c in found if c.verdict == verdict)
-        if members:
-            groups.append(f"{verdict}{f' (±{100 * found[0].margin:.2f} pp)' if verdict == 'equivalent' else ''}: "
-                          f"{members}")
+    order = sorted(found, key=lambda c: stats.VERDICTS.index(c.verdict))
+    members = "; ".join(f"{c.config} {size_words(c)}{DAGGER if t_only(c) else ''}" for c in order)
     refs = " / ".join(dict.fromkeys(c.reference for c in found))
     return (f"- {link} against {refs} ({plural(found[0].family, 'comparison')}, margin "
-            f"±{100 * found[0].margin:.2f} pp): {'; '.join(groups)}.")
+            f"{margin_words(found[0])}): {members}.")
 
 
 def code_line(runs: list[dict]) -> str:
@@ -362,7 +420,7 @@ def study_section(data: dict, resultdir: Path) -> list[str]:
         if kind.best_rates:
             lines += sweep_lines(runs)
         lines += ranking_lines(focus, found) + ["Findings:", ""]
-        lines += comparison_lines(name, found)
+        lines += comparison_lines(name, found, data.get("margin_set", "declared for the recipe before any run"))
         if kind.growth:
             lines += growth_lines(study, focus)
         lines += convergence_lines(focus)
@@ -373,18 +431,36 @@ def study_section(data: dict, resultdir: Path) -> list[str]:
 
 
 def verdict_words(found: list[stats.Comparison]) -> str:
-    """A study's verdicts in a few words: 'sigmoid worse by 1.02 pp; 5 others equivalent within 0.5 pp'."""
+    """A study's verdicts in a few words, each with its size: 'sigmoid worse by 1.02 pp (0.80 to 1.24)†;
+    5 others equivalent within ±0.5 pp; tanh inconclusive, within ±0.62 pp'."""
     def names(members: list[str], others: bool) -> str:
         return ", ".join(members) if len(members) <= 3 else f"{len(members)} {'others' if others else 'configs'}"
-    parts = [f"{c.config} {c.verdict} by {abs(100 * c.mean_diff):.2f} pp"
+    parts = [f"{c.config} {size_words(c)}{DAGGER if t_only(c) else ''}"
              for verdict in ("worse", "better") for c in found if c.verdict == verdict]
     equivalent = [c.config for c in found if c.verdict == "equivalent"]
-    inconclusive = [c.config for c in found if c.verdict == "inconclusive"]
+    inconclusive = [c for c in found if c.verdict == "inconclusive"]
     if equivalent:
-        parts.append(f"{names(equivalent, bool(parts))} equivalent within {100 * found[0].margin:g} pp")
-    if inconclusive:
-        parts.append(f"{names(inconclusive, bool(parts))} inconclusive")
+        parts.append(f"{names(equivalent, bool(parts))} equivalent within {margin_words(found[0])}")
+    if len(inconclusive) == 1:
+        parts.append(f"{inconclusive[0].config} {size_words(inconclusive[0])}")
+    elif inconclusive:
+        tested = [c for c in inconclusive if c.sim_low is not None]
+        widest = max((max(abs(c.sim_low), abs(c.sim_high)) for c in tested), default=None)
+        bound = f", each within ±{100 * widest:.2f} pp" if widest is not None and len(tested) == len(inconclusive) else ""
+        parts.append(f"{names([c.config for c in inconclusive], bool(parts))} inconclusive{bound}")
     return "; ".join(parts)
+
+
+def choices_footnote(cells: list[list[stats.Comparison]]) -> list[str]:
+    """The dagger's meaning under README's table, where a cell carries one."""
+    unconfirmed = [c for found in cells for c in found if t_only(c)]
+    if not unconfirmed:
+        return []
+    seeds = sorted({len(c.seeds) for c in unconfirmed})
+    return ["", f"{DAGGER} On the t-test's normal model alone: the exact sign-flip test across seeds did not confirm "
+            f"it (with n seeds its smallest p is 2/2^n, {', '.join(f'{2 / 2 ** n:.3g} at {n}' for n in seeds)}; "
+            f"REPORT.md gives the seeds each study would need). Sizes are simultaneous 95% intervals over each "
+            f"study's comparisons; 'negligible': significant, yet inside the study's equivalence margin."]
 
 
 def choices_table(loaded: dict[str, dict]) -> list[str]:
@@ -404,7 +480,7 @@ def choices_table(loaded: dict[str, dict]) -> list[str]:
         refs = " / ".join(dict.fromkeys(c.reference for c in found))
         row = [verdict_words(cells[(study, *column)]) if (study, *column) in cells else "not run" for column in columns]
         lines.append(f"| {traits(study).question} (`{study}`, against {refs}) | " + " | ".join(row) + " |")
-    return lines
+    return lines + choices_footnote(list(cells.values()))
 
 
 def choices_section(loaded: dict[str, dict]) -> list[str]:

@@ -27,7 +27,8 @@ from recipes import (DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, QUICK_RECIPE, 
                      recipe_values)
 from runstore import code_digest, failed_result, make_task, run_task, stored_result
 from studies import (BEST_RATE_HEADER, RUN_STUDIES, STUDY_DATASETS, STUDY_FLAGS, STUDY_RECIPES, Spec, Study,
-                     best_rate_rows, default_recipe, lr_rule, manifest_name, recipe_summary, reference_map, traits)
+                     best_rate_rows, default_recipe, lr_rule, manifest_name, margin_for, margins_in_words, recipe_summary,
+                     reference_map, traits)
 from utils import (DEVICES, UsageError, disk_full_message, is_disk_full, pick_device, remove_stale_temps, usable_cpus,
                    write_hparams_config, write_json)
 
@@ -94,6 +95,9 @@ def build_parser(prog: str, description: str, studies: dict[str, Study], default
     p.add_argument("--subset", type=subset_size, help="train on the first N training images only")
     p.add_argument("--evals-per-epoch", type=positive_int, default=EVALS_PER_EPOCH,
                    help="validation evaluations per epoch (the val curves' resolution)")
+    p.add_argument("--margin", type=positive_float, metavar="PP",
+                   help="equivalence margin in percentage points, recorded with the plan for the report "
+                        f"(default: the recipe's: {margins_in_words()})")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--jobs", type=positive_int,
                    help="runs in N separate processes (default: one per CPU core on a CPU, 1 on a GPU)")
@@ -264,7 +268,8 @@ def write_manifest(study_dir: Path, tasks: list[dict], args) -> None:
     write_json(study_dir / manifest_name(args.dataset, recipe), {
         "study": study_dir.name, "dataset": args.dataset, "recipe": recipe,
         "configs": {name: trial[name] for name in names}, "references": references,
-        "seeds": sorted({c["seed"] for c in configs}), "command": args.command, "code_digest": tasks[0]["code_digest"],
+        "seeds": sorted({c["seed"] for c in configs}), "margin": margin_for({recipe}, args.margin),
+        "command": args.command, "code_digest": tasks[0]["code_digest"],
         "written": datetime.now(timezone.utc).isoformat(timespec="seconds")})
 
 

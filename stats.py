@@ -6,14 +6,22 @@ every comparison works on per-seed differences (config minus reference, test acc
 Verdict rule (docs/statistics.md says what each verdict claims and what it does not)
 - Difference: the paired t-test across seeds, Holm over the study's m comparisons. `better` or `worse`
   when its Holm-adjusted p is below alpha, with the simultaneous interval at level 1 - alpha/m.
-- Equivalence: two one-sided t-tests (TOST) against a margin declared before any run, Holm over the
-  same m comparisons. `equivalent` when the adjusted p is below alpha and no difference was found.
+- Equivalence: two one-sided t-tests (TOST) against the study's margin, Holm over the same m
+  comparisons. `equivalent` when the adjusted p is below alpha and no difference was found; a
+  difference that is also inside the margin is `better`/`worse`, negligible (`within_margin`).
 - Otherwise `inconclusive`, with the smallest effect detectable at 80% power at the observed spread
   and about how many seeds would resolve the observed difference.
+- The exact sign-flip test across seeds, Holm over the same family, checks each better/worse without
+  the t-test's normal model (it assumes only differences symmetric about 0, so it cannot see a rare large
+  loss that the seeds never drew): `confirmed` where it also rejects. With n seeds its smallest two-sided
+  p is 2/2^n, so 5 seeds can confirm nothing; `signflip_seeds` says how many could.
+- Where every per-seed difference is the same (no spread, one tolerance: _FLAT), the t-test takes its
+  limit at zero spread (the difference is certain under the normal model; an interval of one point), so
+  a one-image change to one seed gives the same verdict as none; the sign-flip p is the p to quote there.
+- A two-level bootstrap over seeds and test images (the images drawn once for both configs and every
+  seed) gives the interval for the config on new digits, not only on these 10,000.
 - McNemar's exact test per seed on the test predictions only describes the trained pairs ("every pair
   differs the same way", its largest p): it is conditional on the seeds trained and decides nothing.
-- Where every per-seed difference is the same, the t statistic is undefined: the exact sign-flip test
-  across seeds takes its place, so no p-value is exactly 0.
 """
 from __future__ import annotations
 
@@ -32,40 +40,72 @@ MIN_PAIRED_SEEDS = 3  # a t-test or t interval across seeds needs >= 2 degrees o
 MAX_SEEDS = 1000  # "seeds needed" beyond this is reported as more than it
 VERDICTS = ("better", "worse", "equivalent", "inconclusive")
 _FLAT = 1e-12  # per-seed differences closer than this (float rounding of k/10,000) count as all equal
+SIGNFLIP_EXACT = 16  # up to this many seeds the sign-flip test enumerates all 2^n sign vectors
+BOOTSTRAP_DRAWS = 2000  # two-level bootstrap replicates (seeds and test images)
 
 
 # ---- tests over seeds, vectorized over leading axes (last axis: seeds) ------------------------------
 
 def _flat(d: np.ndarray) -> np.ndarray:
+    """True where every seed gives the same value (the one tolerance for "no spread")."""
     return np.ptp(d, axis=-1) <= _FLAT
 
 
-def sign_flip_p(x: Sequence[float], alternative: str = "two-sided") -> float:
-    """Exact sign-flip (randomization) test of mean(x) = 0 across seeds; never 0."""
-    x = np.asarray(x, dtype=float)
-    if not np.any(x):
-        return 1.0
-    return float(ss.permutation_test((x,), np.mean, permutation_type="samples", alternative=alternative,
-                                     n_resamples=2 ** min(x.size, 16)).pvalue)
+def no_spread(values: Sequence[float]) -> bool:
+    """True when the values (per-seed differences) do not vary, by _FLAT."""
+    return bool(len(values) and _flat(np.asarray(values, dtype=float)))
+
+
+def _signs(n: int) -> np.ndarray:
+    """Every sign vector of length n (2^n x n); beyond SIGNFLIP_EXACT seeds, a fixed random draw of them."""
+    if n <= SIGNFLIP_EXACT:
+        return 1.0 - 2.0 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
+    draws = np.random.default_rng(0).choice([-1.0, 1.0], size=(2 ** SIGNFLIP_EXACT - 1, n))
+    return np.vstack([np.ones(n), draws])  # the observed signs count once: the p is never 0
+
+
+def sign_flip_p(d: np.ndarray, mu: float = 0.0, alternative: str = "two-sided") -> np.ndarray:
+    """Exact sign-flip (randomization) test of mean(d) = mu over the last axis; never 0; NaN without seeds.
+
+    Valid where the differences are symmetric about mu, whatever their shape: no normal model.
+    """
+    x = np.asarray(d, dtype=float) - mu
+    n = x.shape[-1]
+    if n == 0:
+        return np.full(x.shape[:-1], np.nan)
+    sums, observed = x @ _signs(n).T, x.sum(axis=-1, keepdims=True)
+    tol = 1e-9 * np.maximum(1.0, np.abs(x).sum(axis=-1, keepdims=True))  # ties of equal sums count as extreme
+    extreme = {"two-sided": np.abs(sums) >= np.abs(observed) - tol, "greater": sums >= observed - tol,
+               "less": sums <= observed + tol}[alternative]
+    return extreme.mean(axis=-1)
+
+
+def signflip_seeds(m: int, alpha: float = ALPHA) -> int:
+    """The fewest seeds at which the two-sided sign-flip test can reject at all after Holm over m comparisons
+    (its smallest p, 2/2^n, below alpha/m)."""
+    n = 1
+    while 2 / 2 ** n >= alpha / max(1, m):
+        n += 1
+    return n
 
 
 def location_p(d: np.ndarray, mu: float, alternative: str) -> np.ndarray:
-    """p of the one-sample t-test of the seeds' mean difference against mu (last axis); sign-flip where flat.
+    """p of the one-sample t-test of the seeds' mean difference against mu (last axis). NaN below MIN_PAIRED_SEEDS.
 
-    NaN below MIN_PAIRED_SEEDS seeds.
+    Where every seed gives the same difference the t statistic is +-inf (or 0/0 at mu): its limit as the
+    spread shrinks, 0 or 1, which is what a one-image change to one seed gives too.
     """
     d = np.asarray(d, dtype=float)
     n = d.shape[-1]
     if n < MIN_PAIRED_SEEDS:
         return np.full(d.shape[:-1], np.nan)
     flat = _flat(d)
-    with warnings.catch_warnings():  # flat rows warn of lost precision: the sign-flip test replaces them below
+    with warnings.catch_warnings():  # flat rows warn of lost precision: their limit replaces them below
         warnings.simplefilter("ignore", RuntimeWarning)
         p = np.asarray(ss.ttest_1samp(d, mu, axis=-1, alternative=alternative).pvalue, dtype=float)
-    rows, ps = d.reshape(-1, n), p.reshape(-1).copy()
-    for i in np.flatnonzero(flat.reshape(-1)):  # rare: only where every seed gives the same difference
-        ps[i] = sign_flip_p(rows[i] - mu, alternative)
-    return ps.reshape(p.shape)
+    gap = d.mean(axis=-1) - mu
+    beyond = {"two-sided": np.abs(gap) > _FLAT, "greater": gap > _FLAT, "less": gap < -_FLAT}[alternative]
+    return np.where(flat, np.where(beyond, 0.0, 1.0), p)
 
 
 def paired_p(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
@@ -113,11 +153,14 @@ def verdicts(mean_diff: np.ndarray, p_holm: np.ndarray, p_equiv_holm: np.ndarray
 # ---- intervals and power ----------------------------------------------------------------------------
 
 def mean_ci(diffs: Sequence[float], level: float = 0.95) -> tuple[float, float | None, float | None]:
-    """Mean of per-seed differences and its t interval; no interval below MIN_PAIRED_SEEDS values or without spread."""
+    """Mean of per-seed differences and its t interval; none below MIN_PAIRED_SEEDS values; the mean itself
+    without spread (the interval's limit as the spread shrinks)."""
     d = np.asarray(diffs, dtype=float)
     mean = float(d.mean()) if d.size else math.nan
-    if d.size < MIN_PAIRED_SEEDS or _flat(d):
+    if d.size < MIN_PAIRED_SEEDS:
         return mean, None, None
+    if _flat(d):
+        return mean, mean, mean
     low, high = ss.t.interval(level, d.size - 1, loc=mean, scale=ss.sem(d))
     return mean, float(low), float(high)
 
@@ -144,17 +187,17 @@ def tost_power(effect: float, sd: float, margin: float, n: np.ndarray, level: fl
     return np.clip(both - 1, 0, 1)
 
 
-def min_detectable(sd: float, n: int, level: float, target: float = POWER) -> float | None:
+def min_detectable(sd: float | None, n: int, level: float, target: float = POWER) -> float | None:
     """The smallest true mean difference the paired t-test detects with probability `target`; None without spread."""
-    if n < MIN_PAIRED_SEEDS or not sd > 0:
+    if n < MIN_PAIRED_SEEDS or sd is None or not sd > 0:
         return None
     return float(optimize.brentq(lambda e: power(e, sd, n, level) - target, 1e-9 * sd, 1e3 * sd))
 
 
-def seeds_to_resolve(effect: float, sd: float, margin: float, level: float, target: float = POWER) -> int | None:
+def seeds_to_resolve(effect: float, sd: float | None, margin: float, level: float, target: float = POWER) -> int | None:
     """About how many seeds give `target` power to call the observed effect a difference, or equivalent where it
     is inside the margin; None where even MAX_SEEDS would not (or there is no spread to plan from)."""
-    if not sd > 0:
+    if sd is None or not sd > 0:
         return None
     n = np.arange(MIN_PAIRED_SEEDS, MAX_SEEDS + 1)
     enough = power(abs(effect), sd, n, level) >= target
@@ -182,6 +225,28 @@ def every_pair_differs(tests: Sequence[tuple[int, int, float]], alpha: float = A
     return bool(len(signs) == 1 and 0 not in signs and p_max < alpha), p_max
 
 
+# ---- test-set noise ----------------------------------------------------------------------------------
+
+def bootstrap_interval(right: np.ndarray, ref_right: np.ndarray, level: float = 0.95,
+                       draws: int = BOOTSTRAP_DRAWS, seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of the mean accuracy difference over a two-level bootstrap: seeds drawn with
+    replacement (paired), and test images drawn with replacement once a replicate for both configs and
+    every seed (one test set, shared by all). `right`, `ref_right`: (seeds x images) correct-or-not."""
+    diff = np.asarray(right, dtype=np.float32) - np.asarray(ref_right, dtype=np.float32)
+    n_seeds, n_images = diff.shape
+    rng = np.random.default_rng(seed)  # fixed: a report regenerates byte for byte
+    replicates = []
+    for start in range(0, draws, 250):  # 250 x n_images counts at a time: memory stays small
+        k = min(250, draws - start)
+        images = rng.integers(0, n_images, size=(k, n_images)) + n_images * np.arange(k)[:, None]
+        counts = np.bincount(images.ravel(), minlength=k * n_images).reshape(k, n_images).astype(np.float32)
+        per_seed = diff @ counts.T / n_images  # seeds x k: each seed's difference on the drawn images
+        seeds = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=k)  # k x seeds: how often each is drawn
+        replicates.append((seeds * per_seed.T).sum(axis=1) / n_seeds)
+    low, high = np.quantile(np.concatenate(replicates), [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
 # ---- one study's comparisons ------------------------------------------------------------------------
 
 @dataclass
@@ -199,6 +264,9 @@ class Comparison:
     mcnemar_every_pair: bool | None = None  # None without predictions
     p_mcnemar_max: float | None = None
     p_note: str | None = None  # why p_paired is empty
+    p_signflip: float | None = None  # exact sign-flip test across seeds, two-sided, unadjusted
+    boot_low: float | None = None  # two-level bootstrap (seeds and test images), 95%
+    boot_high: float | None = None
     left_out: dict[int, str] = field(default_factory=dict)  # seed: why it is not paired
     family: int = 0  # m: comparisons in the study's Holm family
     p_holm: float | None = None
@@ -208,6 +276,15 @@ class Comparison:
     mde: float | None = None  # smallest effect detectable at POWER, level alpha/m, at the observed spread
     seeds_needed: int | None = None  # about how many seeds would resolve the observed difference
     verdict: str = "inconclusive"
+    within_margin: bool | None = None  # the equivalence test passes (Holm): a difference found is negligible
+    p_signflip_holm: float | None = None
+    confirmed: bool | None = None  # better/worse only: the sign-flip test rejects too (Holm)
+    signflip_seeds: int | None = None  # the fewest seeds at which the sign-flip test could confirm, at this m
+
+    @property
+    def no_spread(self) -> bool:
+        """Every paired seed gave the same difference."""
+        return len(self.diffs) >= MIN_PAIRED_SEEDS and no_spread(self.diffs)
 
 
 def _none(p: float) -> float | None:
@@ -224,29 +301,40 @@ def compare(config: str, reference: str, acc: dict[int, float], ref_acc: dict[in
     d = np.asarray(diffs, dtype=float).reshape(len(diffs))
     note = None if len(seeds) >= MIN_PAIRED_SEEDS else f"{len(seeds)} paired seed(s): a test needs {MIN_PAIRED_SEEDS}"
     every = p_max = None
+    boot = (None, None)
     if labels is not None and preds and ref_preds:
-        tests = [mcnemar_exact(preds[s], ref_preds[s], labels) for s in seeds if s in preds and s in ref_preds]
+        both = [s for s in seeds if s in preds and s in ref_preds]
+        tests = [mcnemar_exact(preds[s], ref_preds[s], labels) for s in both]
         if tests:
             every, p_max = every_pair_differs(tests)
+        if both and len(both) == len(seeds):  # an interval of every paired seed, or none
+            boot = bootstrap_interval(np.stack([preds[s] == labels for s in both]),
+                                      np.stack([ref_preds[s] == labels for s in both]))
+    p_sf = _none(float(sign_flip_p(d))) if len(seeds) >= MIN_PAIRED_SEEDS else None
     return Comparison(config, reference, seeds, diffs, mean, low, high, _none(float(paired_p(d))), margin,
-                      _none(float(tost_p(d, margin))), every, p_max, note)
+                      _none(float(tost_p(d, margin))), every, p_max, note, p_sf, *boot)
 
 
 def decide(comparisons: list[Comparison], alpha: float = ALPHA) -> list[Comparison]:
     """Holm over the study's comparisons, for the difference and the equivalence tests; a verdict each (new objects)."""
     p_holm = holm([c.p_paired for c in comparisons])
     p_equiv_holm = holm([c.p_equiv for c in comparisons])
+    p_sf_holm = holm([c.p_signflip for c in comparisons])
     m = max(1, sum(c.p_paired is not None for c in comparisons))
     out = []
-    for c, p, q in zip(comparisons, p_holm, p_equiv_holm):
+    for c, p, q, f in zip(comparisons, p_holm, p_equiv_holm, p_sf_holm):
         verdict = str(verdicts(c.mean_diff, math.nan if p is None else p, math.nan if q is None else q, alpha))
         low, high = mean_ci(c.diffs, 1 - alpha / m)[1:]
         if low is not None and verdict in ("better", "worse"):
             # Holm may reject where Bonferroni's interval still touches 0: the step-down claims the direction
             low, high = (max(low, 0.0), high) if verdict == "better" else (low, min(high, 0.0))
-        sd = float(np.std(c.diffs, ddof=1)) if len(c.diffs) > 1 else math.nan
+        sd = None if len(c.diffs) < 2 or no_spread(c.diffs) else float(np.std(c.diffs, ddof=1))
+        differs = verdict in ("better", "worse")
+        confirmed = bool(f is not None and f < alpha) if differs else None
         out.append(replace(c, family=m, p_holm=p, p_equiv_holm=q, sim_low=low, sim_high=high, verdict=verdict,
                            mde=min_detectable(sd, len(c.diffs), alpha / m),
                            seeds_needed=seeds_to_resolve(c.mean_diff, sd, c.margin, alpha / m)
-                           if verdict == "inconclusive" else None))
+                           if verdict == "inconclusive" else None,
+                           within_margin=None if q is None else bool(q < alpha), p_signflip_holm=f,
+                           confirmed=confirmed, signflip_seeds=signflip_seeds(m, alpha) if confirmed is False else None))
     return out

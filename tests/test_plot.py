@@ -19,7 +19,7 @@ from utils import write_json
 SPE = 8  # steps per epoch of the hand-made runs: 2 epochs, val evaluated 4 times an epoch (steps 2, 4, ..., 16)
 COMPARISON_COLUMNS = ["study", "config", "reference", "seeds", "mean_diff", "ci_low", "ci_high", "sim_low", "sim_high",
                       "p_paired", "p_holm", "margin", "p_equiv_holm", "mde", "mcnemar_every_pair", "p_mcnemar_max",
-                      "verdict"]
+                      "verdict", "within_margin", "p_signflip", "p_signflip_holm", "confirmed", "boot_low", "boot_high"]
 # per config of the activation study, per seed: the test images it gets wrong ((start, stop) ranges of indices),
 # and the val evaluation that first reaches 98% (None: never)
 PLAN = {"relu": ([((0, 200),), ((0, 190),), ((0, 210),)], [2, 2, 4], {"conv1": 1.0, "fc2": 2.0}),
@@ -158,7 +158,7 @@ def section(report, study):
 
 
 def table_row(text, name):
-    line = next(line for line in text.splitlines() if re.match(rf"\| \d+ \| {re.escape(name)} \|", line))
+    line = next(line for line in text.splitlines() if re.match(rf"\| {re.escape(name)} \| [\d,]+ \| [\d.]+ ", line))
     return [cell.strip() for cell in line.strip("|").split("|")]
 
 
@@ -203,25 +203,39 @@ def test_hand_made_logs_give_the_known_numbers(hand_made, labels, tmp_path, caps
     assert sig["mcnemar_every_pair"] == "True" and tanh["mcnemar_every_pair"] == "False"
     assert float(tanh["p_holm"]) == pytest.approx(p_t_tanh) and float(tanh["p_equiv_holm"]) == pytest.approx(
         2 * p_eq_tanh)
+    # the sign-flip test (scipy's exact permutation test), Holm by hand; no better/worse, so nothing to confirm
+    p_sf = {n: ss.permutation_test((np.subtract(acc[n], acc["relu"]),), np.mean, permutation_type="samples",
+                                   n_resamples=np.inf).pvalue for n in ("sigmoid", "tanh")}
+    assert float(sig["p_signflip"]) == pytest.approx(p_sf["sigmoid"]) == pytest.approx(0.25)  # 3 seeds: 2/8
+    assert float(sig["p_signflip_holm"]) == pytest.approx(min(1.0, 2 * min(p_sf.values())))
+    assert (tanh["within_margin"], sig["within_margin"], tanh["confirmed"], sig["confirmed"]) == ("True", "False", "", "")
+    # the bootstrap over seeds and test images: around the mean, wider than the seeds' own range of differences
+    # would be alone for tanh, whose images differ by few
+    for row in rows:
+        low, high, mean = float(row["boot_low"]), float(row["boot_high"]), float(row["mean_diff"])
+        assert low < mean < high and high - low < 0.05
 
     act = section(report, "activation")
-    assert table_row(act, "relu") == ["1", "relu", "1,234", "98.00 ± 0.10% (3 seeds)", "reference", "98.43%", "0.75",
+    assert table_row(act, "relu") == ["relu", "1,234", "98.00 ± 0.10% (3 seeds)", "reference", "98.43%", "0.75",
                                       "10.0 s"]  # 98% reached at epochs 0.75, 0.75, 1.25 of the val curve: median
-    assert table_row(act, "tanh") == ["2", "tanh", "1,234", "97.97 ± 0.25% (3 seeds)",
-                                      "equivalent to relu (±0.50 pp)", "98.40%", "1.00", "10.0 s"]
-    assert table_row(act, "sigmoid") == ["3", "sigmoid", "1,234", "96.30 ± 0.72% (3 seeds)",
-                                         "inconclusive against relu", "93.50%", "not reached (0 of 3 seeds reached it)",
-                                         "10.0 s"]
+    assert table_row(act, "tanh") == ["tanh", "1,234", "97.97 ± 0.25% (3 seeds)",
+                                      "equivalent within ±0.5 pp (vs relu)", "98.40%", "1.00", "10.0 s"]
+    sim_far = 100 * max(abs(x) for x in sim_sig)
+    assert table_row(act, "sigmoid") == ["sigmoid", "1,234", "96.30 ± 0.72% (3 seeds)",
+                                         f"inconclusive, within ±{sim_far:.2f} pp (vs relu)", "93.50%",
+                                         "not reached (0 of 3 seeds reached it)", "10.0 s"]
+    assert "| rank |" not in act  # rows by verdict: reference, equivalent, inconclusive
     assert "relu (98.00%); not ordered against relu: tanh (97.97%), sigmoid (96.30%)." in act and " > " not in act
     assert ("(0 better, 0 worse, 1 equivalent, 1 inconclusive); family: Holm over this study's 2 comparisons; "
-            "equivalence margin ±0.50 pp") in act
-    assert ("** against relu (2 comparisons, margin ±0.50 pp): equivalent (±0.50 pp): tanh (-0.03 pp); "
-            "inconclusive: sigmoid (-1.70 pp).") in report and "highest mean" not in report
+            "equivalence margin ±0.5 pp, declared for the recipe before any run") in act
+    assert (f"** against relu (2 comparisons, margin ±0.5 pp): tanh equivalent within ±0.5 pp; sigmoid "
+            f"inconclusive, within ±{sim_far:.2f} pp.") in report and "highest mean" not in report
     # seed 3 is partial in every config: left out, and said so
     left = "3 paired seeds, 1 left out (seed 3: sigmoid did not finish and relu did not finish)"
-    assert (f"  - sigmoid vs relu: -1.70 pp over {left}: **inconclusive** (paired t-test across seeds, Holm-adjusted "
-            f"p = {fmt_p(2 * p_t_sig)}; equivalence (TOST, ±0.50 pp) Holm-adjusted p = {fmt_p(p_eq_sig)}); the "
-            f"smallest effect detectable at 80% power at this spread is ") in act
+    assert (f"  - sigmoid vs relu: -1.70 pp over {left}: **inconclusive, within ±{sim_far:.2f} pp** (paired t-test "
+            f"across seeds, Holm-adjusted p = {fmt_p(2 * p_t_sig)}; equivalence (TOST, ±0.5 pp) Holm-adjusted p = "
+            f"{fmt_p(p_eq_sig)}; simultaneous 95% interval ") in act
+    assert "smallest effect detectable at 80% power at this spread is " in act
     assert "sigmoid: every trained pair differs the same way (largest p" in act and "decides no verdict" in act
     assert "fastest to 98% val accuracy: relu (epoch 0.75); seeds that did not reach it: sigmoid (3 of 3)." in act
     assert ("  - sigmoid 0.001 (conv1/fc2; seeds 0.001 to 0.001); over relu's: 0.002x on average, 0.002x to 0.002x "
@@ -231,7 +245,7 @@ def test_hand_made_logs_give_the_known_numbers(hand_made, labels, tmp_path, caps
     assert (f"- Best run (highest best val accuracy): relu seed 1, val 98.50%, test 98.10%; 190 of 10,000 test digits "
             f"misclassified, most often true {i} as {(i + 1) % 10} ({counts[i]} times).") in act
     # the diverged run: listed, never ranked or given an accuracy
-    assert "| elu | 0 | diverged | 7 | adam | 0.001 |" in act and not re.search(r"\belu \(|\| \d+ \| elu \|", act)
+    assert "| elu | 0 | diverged | 7 | adam | 0.001 |" in act and not re.search(r"\belu \(|\| elu \| [\d,]+ \| [\d.]+ ", act)
 
     columns, rows = read_csv(out / "activation_scalars.csv")
     assert columns == ["study", "config", "name", "seed", "tag", "step", "epoch", "value"]
@@ -249,11 +263,14 @@ def test_hand_made_logs_give_the_known_numbers(hand_made, labels, tmp_path, caps
     depth = section(report, "depth")
     p = ss.ttest_rel([0.955, 0.951, 0.962], [0.975, 0.97, 0.98]).pvalue
     ci = ss.t.interval(0.95, 2, loc=-0.019, scale=0.001 / 3 ** 0.5)
-    assert table_row(depth, "conv2") == ["1", "conv2", "1,234", "97.50 ± 0.50% (3 seeds)", "reference", "97.50%",
+    assert table_row(depth, "conv2") == ["conv2", "1,234", "97.50 ± 0.50% (3 seeds)", "reference", "97.50%",
                                          "not reached (1 of 3 seeds reached it)", "10.0 s"]
-    assert table_row(depth, "conv1")[3:5] == ["95.60 ± 0.56% (3 seeds)", "worse than conv2"]
-    assert (f"conv1 vs conv2: -1.90 pp over 3 paired seeds: **worse** (paired t-test across seeds, Holm-adjusted p = "
-            f"{fmt_p(p)}; simultaneous 95% interval {100 * ci[0]:+.2f} to {100 * ci[1]:+.2f} pp).") in depth
+    size = f"worse by 1.90 pp ({-100 * ci[1]:.2f} to {-100 * ci[0]:.2f})"  # one comparison: simultaneous = plain
+    assert table_row(depth, "conv1")[2:4] == ["95.60 ± 0.56% (3 seeds)", f"{size}† (vs conv2)"]  # 3 seeds: t only
+    assert (f"conv1 vs conv2: -1.90 pp over 3 paired seeds: **{size}** (paired t-test across seeds, Holm-adjusted p = "
+            f"{fmt_p(p)}; simultaneous 95% interval {100 * ci[0]:+.2f} to {100 * ci[1]:+.2f} pp; ") in depth
+    assert "**t-test only** (assumes normal seed differences; with 1 comparison the sign-flip test can confirm from 6 " \
+        "seeds" in depth
     assert "conv2 (97.50%) > conv1 (95.60%)." in depth
     _, (row,) = read_csv(out / "depth_comparisons.csv")
     assert row["p_mcnemar_max"] == row["mcnemar_every_pair"] == "" and float(row["p_paired"]) == pytest.approx(p)
@@ -291,8 +308,9 @@ def test_the_manifest_picks_the_latest_configs_and_all_runs_shows_every_one(tmp_
     assert plot.main(["--logdir", str(logs), "--resultdir", str(out)]) == 0
     act = section((out / "REPORT.md").read_text(), study)
     assert "Configs of the latest invocation: `run.py --study activation`." in act and "6 finished runs" in act
-    assert table_row(act, "relu")[3:5] == ["97.99 ± 0.01% (3 seeds)", "reference"]  # 200, 201, 202 errors
-    assert table_row(act, "sigmoid")[3:5] == ["96.00 ± 0.00% (3 seeds)", "worse than relu"]
+    assert table_row(act, "relu")[2:4] == ["97.99 ± 0.01% (3 seeds)", "reference"]  # 200, 201, 202 errors
+    assert table_row(act, "sigmoid")[2] == "96.00 ± 0.00% (3 seeds)"
+    assert re.fullmatch(r"worse by 1\.99 pp \([\d.]+ to [\d.]+\)† \(vs relu\)", table_row(act, "sigmoid")[3])
     assert dirs["old"] not in act and "| 3 |" not in act
     assert drawn == [["relu", "sigmoid"]]
     _, rows = read_csv(out / "activation_comparisons.csv")
@@ -306,9 +324,9 @@ def test_the_manifest_picks_the_latest_configs_and_all_runs_shows_every_one(tmp_
     assert plot.main(["--logdir", str(logs), "--resultdir", str(out), "--all-runs"]) == 0
     act = section((out / "REPORT.md").read_text(), study)
     assert "9 finished runs" in act and "latest invocation" not in act
-    assert table_row(act, dirs["new"])[3] == "97.99 ± 0.01% (3 seeds)"  # names collide: labelled by directory
-    assert table_row(act, dirs["old"])[3] == "97.00 ± 0.00% (3 seeds)"
-    assert table_row(act, "sigmoid")[3] == "96.00 ± 0.00% (3 seeds)" and not re.search(r"\| \d+ \| relu \|", act)
+    assert table_row(act, dirs["new"])[2] == "97.99 ± 0.01% (3 seeds)"  # names collide: labelled by directory
+    assert table_row(act, dirs["old"])[2] == "97.00 ± 0.00% (3 seeds)"
+    assert table_row(act, "sigmoid")[2] == "96.00 ± 0.00% (3 seeds)" and not re.search(r"\| relu \| [\d,]+ \|", act)
     assert drawn[1] == sorted([dirs["new"], dirs["old"], "sigmoid"])
     _, rows = read_csv(out / "activation_scalars.csv")
     assert {(r["config"], r["name"]) for r in rows} == {(dirs["new"], dirs["new"]), (dirs["old"], dirs["old"]),
@@ -322,7 +340,7 @@ def test_a_damaged_event_file_leaves_out_its_curves_only(tmp_path, labels, capsy
                      model_args={"act": "relu"})
     next(d.glob("events.out.tfevents.*")).write_bytes(b"\x00garbage" * 40)
     assert plot.main(["--logdir", str(logs), "--resultdir", str(out)]) == 0
-    assert table_row(section((out / "REPORT.md").read_text(), "activation"), "relu")[3] == "98.99 ± 0.01% (3 seeds)"
+    assert table_row(section((out / "REPORT.md").read_text(), "activation"), "relu")[2] == "98.99 ± 0.01% (3 seeds)"
     _, rows = read_csv(out / "activation_scalars.csv")
     assert {r["seed"] for r in rows} == {"0", "1"}  # seed 2's curves are left out, its result.json still counts
     assert "no scalars in its event file" in capsys.readouterr().err
@@ -381,13 +399,13 @@ def test_a_real_run_is_plotted_and_reported_as_its_result_json_says(tmp_path, la
     verdict = comparison["verdict"]
     act = section((out / "REPORT.md").read_text(), "activation")
     assert "Configs of the latest invocation: `run.py --study activation --seeds 3" in act
-    words = {"better": "better than relu", "worse": "worse than relu", "equivalent": "equivalent to relu (±0.50 pp)",
-             "inconclusive": "inconclusive against relu"}
-    for name, against in (("relu", "reference"), ("sigmoid", words[verdict])):
+    for name, against in (("relu", "reference"), ("sigmoid", verdict)):
         runs = [results[(name, seed)] for seed in range(3)]
-        assert table_row(act, name)[2:] == [
+        row = table_row(act, name)
+        assert row[3].startswith(against) and row[3].endswith("" if name == "relu" else "(vs relu)")
+        assert row[1:3] + row[4:] == [
             f"{runs[0]['n_params']:,}",
-            f"{100 * statistics.mean(acc[name]):.2f} ± {100 * statistics.stdev(acc[name]):.2f}% (3 seeds)", against,
+            f"{100 * statistics.mean(acc[name]):.2f} ± {100 * statistics.stdev(acc[name]):.2f}% (3 seeds)",
             f"{100 * statistics.mean(r['best_val_acc'] for r in runs):.2f}%",
             "not reached (0 of 3 seeds reached it)",  # 1 epoch on 1,000 images stays far below 98%
             f"{statistics.mean(r['wall_time_s'] for r in runs):.1f} s"]
@@ -429,7 +447,8 @@ def test_the_forest_plot_draws_the_interval_that_agrees_with_the_corrected_verdi
     lines = [list(line.get_xdata()) for line in ax.get_lines()[:3]]
     assert lines == [pytest.approx([100 * c.sim_low, 100 * c.sim_high]) for c in decided]
     labels = [t.get_text().split("\n")[1] for t in ax.get_yticklabels()]
-    assert labels == ["≈ equivalent", "▼ worse", "? inconclusive"]
+    assert labels == ["≈ equivalent", "▼ worse†", "? inconclusive"]  # 3 seeds: the t-test's verdict alone
+    assert ax.get_title().endswith("†: t-test only")
     assert [line.get_xdata()[0] for line in ax.get_lines()[-2:]] == pytest.approx([-0.5, 0.5])  # the margin
     plt.close(fig)
 
@@ -475,9 +494,11 @@ def test_each_dataset_and_recipe_of_a_study_is_reported_and_tabled_apart(tmp_pat
     common = ["--study", "activation", "--seeds", "3", "--epochs", "1", "--subset", "500", "--jobs", "1",
               "--device", "cpu", "--quiet", "--no-plot", "--logdir", str(logs)]
     assert run.main(common, studies=studies) == 0
-    assert run.main(common + ["--dataset", "fashion-mnist", "--recipe", "full"], studies=studies) == 0
+    assert run.main(common + ["--dataset", "fashion-mnist", "--recipe", "full", "--margin", "0.8"], studies=studies) == 0
     assert sorted(p.name for p in (logs / "activation").glob("study*.json")) == [
         "study-fashion-mnist-full.json", "study-mnist-quick.json"]
+    margins = {p.name: json.loads(p.read_text())["margin"] for p in (logs / "activation").glob("study*.json")}
+    assert margins == {"study-fashion-mnist-full.json": 0.008, "study-mnist-quick.json": 0.005}  # the recipe's
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n{plot.README_MARK}\nold table\n{plot.README_MARK}\nthe rest\n")
     assert plot.main(["--logdir", str(logs), "--resultdir", str(out), "--readme", str(readme)]) == 0
@@ -491,6 +512,13 @@ def test_each_dataset_and_recipe_of_a_study_is_reported_and_tabled_apart(tmp_pat
     assert table[2].startswith("| activation function (`activation`, against relu) | sigmoid ")
     assert readme.read_text() == f"# title\n{plot.README_MARK}\n" + "\n".join(table) + f"\n{plot.README_MARK}\nthe rest\n"
     assert "\n".join(table) in report
+    assert "equivalence margin ±0.8 pp, recorded when the runs were planned" in report
+    assert "equivalence margin ±0.5 pp, recorded when the runs were planned" in report
+    capsys.readouterr()
+    assert plot.main(["--logdir", str(logs), "--resultdir", str(tmp_path / "view"), "--margin", "1.0"]) == 0
+    assert "margin set after the runs" in capsys.readouterr().out
+    view = (tmp_path / "view" / "REPORT.md").read_text()
+    assert view.count("equivalence margin ±1 pp, set after the runs (plot.py --margin)") == 2 and "±0.8" not in view
 
 
 def test_the_speed_study_is_described_by_its_own_recipe_never_by_the_invocations():
