@@ -357,7 +357,9 @@ def study_margin(runs: list[dict], margin_pp: float | None, manifest: dict | Non
     recorded = (manifest or {}).get("margin")
     if isinstance(recorded, (int, float)) and 0 < recorded < 1:
         return float(recorded), "recorded when the runs were planned"
-    return margin_for({r["config"].get("recipe", "quick") for r in runs}), "declared for the recipe before any run"
+    study = runs[0]["config"].get("study") if runs else None
+    return (margin_for({r["config"].get("recipe", "quick") for r in runs}, study=study),
+            "declared for the study and recipe before any run")
 
 
 def comparisons(study: str, rows: list[dict], manifest: dict | None, runs: list[dict] | None = None,

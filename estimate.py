@@ -18,7 +18,7 @@ from train import make_optimizer, train_step
 from utils import keep_freed_memory
 
 # Settings that decide a run's time (lr, weight decay, schedule, seed do not); `evals_per_epoch` is added apart.
-NETWORK_KEYS = ("model", "model_args", "dataset", "batch_size", "channels_last", "amp")
+NETWORK_KEYS = ("model", "model_args", "dataset", "batch_size", "channels_last", "precision")
 MATCH_KEYS = (*NETWORK_KEYS, "optimizer", "subset", "epochs")
 STEPS, WARMUP = 12, 3  # timed train steps per network (the first ones warm caches and allocators up)
 EVAL_IMAGES = 2048  # images of one timed evaluation: 8 of evaluate's batches
@@ -105,13 +105,13 @@ def timed_costs(config: dict, ds: Dataset, device: torch.device) -> tuple[float,
     steps = []
     for _ in range(STEPS):
         t0 = time.perf_counter()
-        loss, _ = train_step(model, optimizer, x, y, config["amp"])
+        loss, _ = train_step(model, optimizer, x, y, config["precision"])
         loss.item()  # a sync, so that GPU time is counted
         steps.append(time.perf_counter() - t0)
     evals = []
     for n in (256, EVAL_IMAGES):  # the first warms evaluation's own shapes up
         t0 = time.perf_counter()
-        evaluate(model, xe[:n], ye[:n], amp=config["amp"])  # ends in a host sync
+        evaluate(model, xe[:n], ye[:n], precision=config["precision"])  # ends in a host sync
         evals.append((time.perf_counter() - t0) / n)
     return statistics.median(steps[WARMUP:]), evals[-1]
 

@@ -14,9 +14,14 @@ from torch import nn
 EVAL_BATCH = 256
 
 
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast around a forward pass (training and evaluation alike); fp32: nothing."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH,
-             amp: bool = False) -> dict:
+             precision: str = "fp32") -> dict:
     """Mean loss, accuracy, per-class accuracy, the confusion matrix (rows: true, columns: predicted), predictions.
 
     The number of classes is the model's output width, so the matrix fits any dataset.
@@ -26,10 +31,9 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     loss_sum = torch.zeros((), device=x.device)
     confusion, n_classes = None, 0
     predictions = torch.empty(len(x), dtype=torch.uint8, device=x.device)
-    autocast = torch.autocast(x.device.type, dtype=torch.bfloat16) if amp else nullcontext()
     for i in range(0, len(x), batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        with autocast:
+        with autocast(x.device, precision):
             logits = model(xb)
         loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
         predicted = logits.argmax(1)

@@ -24,6 +24,7 @@ SCHEDULES = ("none", "onecycle", "step")
 # name -> torch.nn class: the activations a network may use
 ACTIVATIONS: dict[str, str] = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "leaky_relu": "LeakyReLU",
                                "elu": "ELU", "gelu": "GELU", "silu": "SiLU"}
+PRECISIONS = ("fp32", "bf16")  # bf16: autocast around the forward pass; loss, optimizer state, weights in fp32
 EVALS_PER_EPOCH = 4  # validation evaluations per epoch: curves with resolution from the first epoch
 
 DEFAULT_CONFIG: dict = {
@@ -33,7 +34,7 @@ DEFAULT_CONFIG: dict = {
     "weight_decay": None,  # None: the recipe's for this optimizer (RECIPE_WEIGHT_DECAY), else the optimizer's own
     "batch_size": 64, "epochs": 1, "schedule": "none", "recipe": "quick",
     "subset": None, "device": "auto",
-    "deterministic": False, "amp": False, "channels_last": False,
+    "deterministic": False, "precision": "fp32", "channels_last": False,
     "dataset": DEFAULT_DATASET,  # part of the run's identity like every key
     "evals_per_epoch": EVALS_PER_EPOCH,  # epochs-to-target and the val curves depend on it
 }
@@ -76,6 +77,8 @@ def make_config(**overrides) -> dict:
         raise ValueError(f"unknown optimizer '{config['optimizer']}'; valid: {', '.join(OPTIMIZERS)}")
     if config["recipe"] not in RECIPES:
         raise ValueError(f"unknown recipe '{config['recipe']}'; valid: {', '.join(RECIPES)}")
+    if config["precision"] not in PRECISIONS:
+        raise ValueError(f"unknown precision '{config['precision']}'; valid: {', '.join(PRECISIONS)}")
     if config["schedule"] not in SCHEDULES:
         raise ValueError(f"unknown schedule '{config['schedule']}'; valid: {', '.join(SCHEDULES)}")
     if config["lr"] is None:
@@ -83,6 +86,11 @@ def make_config(**overrides) -> dict:
     if config["weight_decay"] is None:  # resolved, so config.json and HParams show the value the run used
         config["weight_decay"] = weight_decay_of(config["recipe"], config["optimizer"])
     return config
+
+
+def precision_of(config: dict) -> str:
+    """A stored config's precision; logs of older code say `amp` (True: bf16 autocast) instead."""
+    return config.get("precision") or ("bf16" if config.get("amp") else "fp32")
 
 
 def weight_decay_of(recipe: str, optimizer: str) -> float:

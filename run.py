@@ -23,15 +23,17 @@ from estimate import estimate_seconds
 from executors import require_ray, run_processes, run_ray, run_serial, threads_per_job
 from grid import grid_spec
 from model import MODELS
-from recipes import (DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, QUICK_RECIPE, RECIPES, SCHEDULES, make_config,
+from recipes import (DEFAULT_CONFIG, EVALS_PER_EPOCH, PRECISIONS, OPTIMIZERS, QUICK_RECIPE, RECIPES, SCHEDULES, make_config,
                      recipe_values)
 from runstore import code_digest, failed_result, make_task, run_task, stored_result
-from studies import (BEST_RATE_HEADER, RUN_STUDIES, STUDY_DATASETS, STUDY_FLAGS, STUDY_RECIPES, Spec, Study,
-                     best_rate_rows, default_recipe, lr_rule, manifest_name, margin_for, margins_in_words, recipe_summary,
+from studies import (BEST_RATE_HEADER, NOT_IN_ALL, RUN_STUDIES, STUDY_DATASETS, STUDY_FLAGS, STUDY_RECIPES, STUDY_SEEDS,
+                     Spec, Study, best_rate_rows, default_recipe, lr_rule, manifest_name, margin_for, margins_in_words, recipe_summary,
                      reference_map, traits)
-from utils import (DEVICES, UsageError, disk_full_message, is_disk_full, pick_device, remove_stale_temps, usable_cpus,
-                   write_hparams_config, write_json)
+from utils import (DEVICES, UsageError, disk_full_message, is_disk_full, native_bf16, pick_device, remove_stale_temps,
+                   resolve_precision, usable_cpus, write_hparams_config, write_json)
 
+# fp32 until the precision study shows bf16 equivalent for every base network (docs/performance.md)
+DEFAULT_PRECISION = "fp32"
 SEEDS = 5  # with the quick recipe, `python run.py` (25 runs) trained in 8.5 to 12.1 minutes on a 2-core CPU VM
 STUDIES = RUN_STUDIES
 
@@ -69,7 +71,7 @@ def subset_size(text: str) -> int:
 def build_parser(prog: str, description: str, studies: dict[str, Study], default_study: str) -> Parser:
     p = Parser(prog=prog, description=description)
     p.add_argument("--study", choices=[*studies, "all"],
-                   help=f"which comparison to run; 'all' runs every study of this script but lecun98 "
+                   help=f"which comparison to run; 'all' runs every study of this script but {' and '.join(NOT_IN_ALL)} "
                         f"(default: {default_study})")
     for study, (flag, text) in STUDY_FLAGS.items():
         if study in studies:
@@ -85,7 +87,9 @@ def build_parser(prog: str, description: str, studies: dict[str, Study], default
                    help=f"quick: {QUICK_RECIPE['epochs']} epochs, how fast each choice learns; full: trained to convergence "
                         f"(default: quick; {', '.join(f'{r} for {s}' for s, r in STUDY_RECIPES.items())})")
     p.add_argument("--epochs", type=positive_int, help="default: the recipe's")
-    p.add_argument("--seeds", type=positive_int, default=SEEDS, help="N seeds per config: 0..N-1")
+    p.add_argument("--seeds", type=positive_int,
+                   help=f"N seeds per config: 0..N-1 (default: {SEEDS}; "
+                        f"{', '.join(f'{n} for {s}' for s, n in STUDY_SEEDS.items())})")
     p.add_argument("--batch-size", type=positive_int, help="default: the recipe's")
     p.add_argument("--optimizer", choices=list(OPTIMIZERS), help="default: the recipe's")
     p.add_argument("--lr", type=positive_float, help="learning rate (default: the recipe's, else the optimizer's)")
@@ -109,7 +113,10 @@ def build_parser(prog: str, description: str, studies: dict[str, Study], default
     p.add_argument("--cpus-per-run", type=cpu_amount, default=1.0, help="Ray: CPUs each run reserves")
     p.add_argument("--gpus-per-run", type=gpu_amount, default=0.0,
                    help="Ray: GPUs each run reserves; a fraction lets several runs share one GPU")
-    p.add_argument("--amp", action="store_true", help="bfloat16 autocast")
+    p.add_argument("--precision", default=DEFAULT_PRECISION, choices=("auto", *PRECISIONS),
+                   help="fp32; bf16: bfloat16 autocast around the forward pass, training and evaluation (loss, "
+                        "optimizer state and weights stay fp32); auto: bf16 where the device computes it natively "
+                        "(a CPU with avx512_bf16 or amx_bf16, a GPU of compute capability 8 or more), else fp32")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
                    help="channels-last memory format (default: on for a CPU, where it made a training step of Net "
                         "1.5x and its evaluation 2x faster, docs/performance.md; off elsewhere)")
@@ -151,7 +158,7 @@ RECIPE_FLAGS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "sche
 
 def expand(study: str, spec: Spec, args) -> list[dict]:
     """Configs for every (config, seed) of a study: the recipe's values, then explicit flags, then the study's own."""
-    common = {"study": study, "dataset": args.dataset, "subset": args.subset, "device": args.device, "amp": args.amp,
+    common = {"study": study, "dataset": args.dataset, "subset": args.subset, "device": args.device, "precision": args.precision,
               "channels_last": bool(args.channels_last), "deterministic": args.deterministic,
               "evals_per_epoch": args.evals_per_epoch}
     flags = {k: getattr(args, k) for k in RECIPE_FLAGS if getattr(args, k) is not None}
@@ -164,8 +171,13 @@ def expand(study: str, spec: Spec, args) -> list[dict]:
         if "optimizer" in overrides and "lr" not in overrides:
             overrides = {**overrides, "lr": None}
         configs += [make_config(**{**recipe, **common, **flags, **overrides, "name": name, "seed": seed})
-                    for seed in range(args.seeds)]
+                    for seed in range(seeds_of(study, args))]
     return configs
+
+
+def seeds_of(study: str, args) -> int:
+    """--seeds, else the study's default (STUDY_SEEDS), else SEEDS."""
+    return args.seeds or STUDY_SEEDS.get(study, SEEDS)
 
 
 def is_folder_name(name: str) -> bool:
@@ -197,7 +209,7 @@ def selected_studies(args, studies: dict[str, Study], default_study: str = "base
         raise UsageError(f"--study {study} is for {', '.join(get_dataset(d).title for d in STUDY_DATASETS[study])} "
                          f"only, not {get_dataset(args.dataset).title}")
     # `all`: every study of the default recipe that fits the dataset; lecun98 (a converged reproduction) runs on its own
-    names = ([s for s in studies if s not in STUDY_RECIPES and args.dataset in STUDY_DATASETS.get(s, [args.dataset])]
+    names = ([s for s in studies if s not in NOT_IN_ALL and args.dataset in STUDY_DATASETS.get(s, [args.dataset])]
              if study == "all" else [study])
     return {name: studies[name](args) for name in names}
 
@@ -268,7 +280,7 @@ def write_manifest(study_dir: Path, tasks: list[dict], args) -> None:
     write_json(study_dir / manifest_name(args.dataset, recipe), {
         "study": study_dir.name, "dataset": args.dataset, "recipe": recipe,
         "configs": {name: trial[name] for name in names}, "references": references,
-        "seeds": sorted({c["seed"] for c in configs}), "margin": margin_for({recipe}, args.margin),
+        "seeds": sorted({c["seed"] for c in configs}), "margin": margin_for({recipe}, args.margin, study_dir.name),
         "command": args.command, "code_digest": tasks[0]["code_digest"],
         "written": datetime.now(timezone.utc).isoformat(timespec="seconds")})
 
@@ -277,19 +289,33 @@ def fmt_minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
+def precision_line(args, device) -> str:
+    """'precision: bf16 (auto: this CPU has avx512_bf16)'; where fp32 was asked on hardware with native bf16, so."""
+    line = f"precision: {args.precision} ({args.precision_why}"
+    if args.precision == "fp32" and isinstance(device, torch.device) and native_bf16(device)[0]:
+        line += f"; {native_bf16(device)[1]}: --precision auto would take bf16"
+    return line + ")"
+
+
 def print_plan(studies: dict[str, Spec], tasks: list[dict], finished: list[dict], args, device) -> None:
     n_configs = sum(len(spec) for spec in studies.values())
     configs = [t["config"] for t in tasks] + [r["config"] for r in finished]
-    print(f"plan: {', '.join(studies)}: {n_configs} configs x {args.seeds} seeds = {len(configs)} runs, "
+    seeds = sorted({seeds_of(s, args) for s in studies})
+    print(f"plan: {', '.join(studies)}: {n_configs} configs x {'/'.join(map(str, seeds))} seeds = {len(configs)} runs, "
           f"{len(finished)} finished, {len(tasks)} to train on {device}; {recipe_summary(configs)}")
     if "batch_size" in studies:
         print(f"batch_size study: {lr_rule(args)}")
     for study in (s for s in studies if traits(s).own_recipe):
         print(f"{study} study: its recipe sets epochs, batch size, optimizer, lr and schedule; those flags do not apply")
+    for study in (s for s in studies if traits(s).own_precision):
+        pairs = reference_map(study, {name: overrides.get("model") for name, overrides in studies[study]})
+        print(f"{study} study: each config against its twin ({', '.join(f'{a} vs {b}' for a, b in pairs.items())}), "
+              f"paired by seed, margin ±{100 * margin_for(set(), args.margin, study):g} pp; --precision does not apply")
     if isinstance(device, torch.device) and device.type == "cpu":
         cpus, how = usable_cpus()
         threads = torch.get_num_threads() if args.jobs == 1 else worker_threads(args)  # one job: this process's
         print(f"cpus: {cpus} usable ({how}): --jobs {args.jobs}, {threads} torch thread{'s' if threads > 1 else ''} each")
+    print(precision_line(args, device))
     if tasks and args.backend == "local":  # Ray's workers are not this machine
         seconds, how = estimate_seconds(tasks, device, args.jobs, worker_threads(args), args.logdir)
         print(f"estimated time: {fmt_minutes(seconds)} with --jobs {args.jobs} ({how})")
@@ -411,6 +437,7 @@ def run_command(args, parser: Parser, studies: dict[str, Study], default_study: 
         check_writable(args.logdir, "--logdir", create=not args.dry_run)  # a dry run writes nothing
         check_writable(args.resultdir, "--resultdir", create=not args.dry_run)
         selected = selected_studies(args, studies, default_study)
+        args.precision, args.precision_why = resolve_precision(args.precision, device)  # once, for every run
     except (UsageError, ValueError) as e:
         parser.error(str(e))
     try:

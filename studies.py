@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from dataloader import get_dataset
-from recipes import ACTIVATIONS, DEFAULT_CONFIG, OPTIMIZERS, SPEED_RECIPE, recipe_values
+from recipes import ACTIVATIONS, DEFAULT_CONFIG, OPTIMIZERS, PRECISIONS, SPEED_RECIPE, precision_of, recipe_values
 
 Spec = list[tuple[str, dict]]  # (config name, config overrides)
 Study = Callable[[argparse.Namespace], Spec]
@@ -27,18 +27,26 @@ def manifest_name(dataset: str, recipe: str) -> str:
 # Equivalence margins (fractions), declared before any run, per recipe: a converged network's
 # differences are smaller, so a claim that a choice matters little must be tighter there.
 MARGINS: dict[str, float] = {"quick": 0.005, "full": 0.002}
+# Studies whose margin is their own whatever the recipe: a claim that bf16 changes nothing has to be
+# tighter than a claim that a choice matters little.
+STUDY_MARGINS: dict[str, float] = {"precision": 0.002}
 
 
-def margin_for(recipes: set[str], margin_pp: float | None = None) -> float:
-    """The study's equivalence margin (fraction): --margin PP where given, else the recipe's; the wider where mixed."""
+def margin_for(recipes: set[str], margin_pp: float | None = None, study: str | None = None) -> float:
+    """The study's equivalence margin (fraction): --margin PP where given, else the study's own, else the recipe's;
+    the wider where recipes are mixed."""
     if margin_pp is not None:
         return margin_pp / 100
+    if study in STUDY_MARGINS:
+        return STUDY_MARGINS[study]
     return max(MARGINS.get(r, MARGINS["quick"]) for r in recipes or {"quick"})
 
 
 def margins_in_words() -> str:
-    """'0.5 pp for the quick recipe, 0.2 pp for the full one': MARGINS as the report and --help say it."""
-    return ", ".join(f"{100 * m:g} pp for the {r} recipe" for r, m in MARGINS.items())
+    """'0.5 pp for the quick recipe, 0.2 pp for the full recipe; precision: 0.2 pp': MARGINS and STUDY_MARGINS as the
+    report and --help say them."""
+    return ", ".join([f"{100 * m:g} pp for the {r} recipe" for r, m in MARGINS.items()]
+                     + [f"{100 * m:g} pp for the {s} study whatever the recipe" for s, m in STUDY_MARGINS.items()])
 
 
 def default_recipe(study: str) -> str:
@@ -48,8 +56,11 @@ REFERENCE_BATCH = 64  # the batch size whose learning rate the linear scaling ru
 SWEEP_FACTORS = (0.1, 10**-0.5, 1.0, 10**0.5, 10.0)  # x the optimizer's default rate: 2 decades
 
 
+BASE_NETWORKS = ("Net", "LeNet", "NetSigmoid", "NetDeep", "MLP")  # the seed project's five
+
+
 def study_base(args) -> Spec:
-    return [(name, {"model": name}) for name in ("Net", "LeNet", "NetSigmoid", "NetDeep", "MLP")]
+    return [(name, {"model": name}) for name in BASE_NETWORKS]
 
 
 def study_activation(args) -> Spec:
@@ -103,6 +114,12 @@ LECUN98: dict[str, tuple[dict, float]] = {
 }
 
 
+def study_precision(args) -> Spec:
+    """Each base network in fp32 and in bf16; each bf16 config is compared with its fp32 twin (same seeds: same
+    initial weights and batches). It sets the precision itself: --precision does not apply."""
+    return [(f"{name}-{p}", {"model": name, "precision": p}) for name in BASE_NETWORKS for p in PRECISIONS]
+
+
 def study_lecun98(args) -> Spec:
     """The 1998 paper's networks; converged, so it trains with the full recipe unless --recipe says otherwise."""
     return [(name, network) for name, (network, _) in LECUN98.items()]
@@ -110,8 +127,11 @@ def study_lecun98(args) -> Spec:
 
 RUN_STUDIES: dict[str, Study] = {"base": study_base, "activation": study_activation, "depth": study_depth,
                                  "width": study_width, "batch_size": study_batch_size, "speed": study_speed,
-                                 "lecun98": study_lecun98}
+                                 "lecun98": study_lecun98, "precision": study_precision}
 STUDY_RECIPES = {"lecun98": "full"}  # studies whose default recipe is not `quick`
+STUDY_SEEDS = {"precision": 10}  # studies whose default number of seeds is not run.py's SEEDS
+# `--study all` runs the assignment's questions: not the paper's converged reproduction, not the precision check
+NOT_IN_ALL = ("lecun98", "precision")
 # studies that only mean something on some datasets: the paper's MNIST table; the speed recipe's 99% target
 STUDY_DATASETS: dict[str, tuple[str, ...]] = {"lecun98": ("mnist",), "speed": ("mnist",)}
 OPTIM_STUDIES: dict[str, Study] = {"optim": study_optim, "optim_sweep": study_optim_sweep}
@@ -126,6 +146,7 @@ REFERENCES: dict[str, tuple[str, ...]] = {
     "depth": ("conv2", "mlp2"),  # the seed's Net has 2 conv blocks, its MLP 2 hidden layers
     "width": ("conv_w32", "mlp_w512"),  # Net's first block has 32 channels, the MLP 512 neurons a layer
     "lecun98": ("LeNet-5",),
+    "precision": tuple(f"{name}-fp32" for name in BASE_NETWORKS),  # each network's bf16 config against its fp32 one
     "optim_sweep": ("adam",),  # an optimizer: each optimizer at its best rate against adam at its best rate
 }
 
@@ -144,6 +165,7 @@ class Traits:
     paper: dict[str, tuple[dict, float]] | None = None  # published test errors shown beside the suite's
     question: str | None = None  # the choice it answers, a row of README's "what each choice does" table
     own_recipe: bool = False  # its configs set epochs, batch, optimizer, lr and schedule: no named recipe applies
+    own_precision: bool = False  # its configs set their precision: --precision does not apply
 
 
 TRAITS: dict[str, Traits] = {
@@ -156,6 +178,7 @@ TRAITS: dict[str, Traits] = {
     "batch_size": Traits(question="batch size"),
     "lecun98": Traits(paper=LECUN98),
     "speed": Traits(own_recipe=True),
+    "precision": Traits(own_precision=True),
 }
 
 
@@ -201,7 +224,7 @@ def recipe_summary(configs: list[dict], label: str | None = None) -> str:
         return f"{value:g}" if isinstance(value, float) else "the optimizer's" if value is None else str(value)
 
     def shared(key: str) -> str:
-        values = {c.get(key, DEFAULT_CONFIG.get(key)) for c in configs}
+        values = {precision_of(c) if key == "precision" else c.get(key, DEFAULT_CONFIG.get(key)) for c in configs}
         if len(values) > 1:
             numbers = sorted(v for v in values if isinstance(v, (int, float)))
             return "varies (" + ", ".join(map(text, numbers + sorted(values - set(numbers), key=str))) + ")"
@@ -209,7 +232,8 @@ def recipe_summary(configs: list[dict], label: str | None = None) -> str:
     dataset = get_dataset(configs[0].get("dataset", DEFAULT_CONFIG["dataset"]))
     return (f"{label or 'recipe ' + shared('recipe')}: epochs {shared('epochs')}, batch {shared('batch_size')}, "
             f"optimizer {shared('optimizer')}, lr {shared('lr')}, weight decay {shared('weight_decay')}, "
-            f"schedule {shared('schedule')}, {configs[0]['subset'] or dataset.n_train} {dataset.title} training images")
+            f"schedule {shared('schedule')}, precision {shared('precision')}, "
+            f"{configs[0]['subset'] or dataset.n_train} {dataset.title} training images")
 
 
 def best_rates(results: list[dict]) -> list[dict]:

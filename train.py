@@ -8,7 +8,6 @@ import os
 import platform
 import random
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
@@ -18,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dataloader import Dataset, batches, epoch_order, get_dataset, load_splits, to_channels_last
-from evaluate import evaluate
+from evaluate import autocast, evaluate
 from model import build_model, count_parameters, named_layers
 from recipes import OPTIMIZERS, make_config
 from utils import (git_commit, keep_freed_memory, pick_device, save_checkpoint, save_predictions, write_json,
@@ -84,13 +83,13 @@ def eval_points(n_steps: int, evals: int) -> set[int]:
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
-               amp: bool = False, before_update: Callable[[], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               precision: str = "fp32", before_update: Callable[[], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimization step on a batch: (its loss, its logits), left on the device (no host sync).
 
     The one step that train_epoch runs and that run.py's time estimate and bench.py time.
     `before_update` runs between the backward pass and the update, while the gradients are there.
     """
-    with torch.autocast(xb.device.type, dtype=torch.bfloat16) if amp else nullcontext():
+    with autocast(xb.device, precision):
         logits = model(xb)
     loss = F.cross_entropy(logits.float(), yb)
     optimizer.zero_grad(set_to_none=True)
@@ -101,7 +100,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Ten
     return loss, logits
 
 
-def train_epoch(model, optimizer, scheduler, per_batch, layers, x, y, batch_size, generator, amp,
+def train_epoch(model, optimizer, scheduler, per_batch, layers, x, y, batch_size, generator, precision,
                 evals: int = 0, on_eval: Callable[[int], None] | None = None) -> dict:
     """One pass over (x, y). Losses and counts stay on the device; a sync every CHECK_EVERY steps.
 
@@ -121,7 +120,7 @@ def train_epoch(model, optimizer, scheduler, per_batch, layers, x, y, batch_size
 
     model.train()
     for step, (xb, yb) in enumerate(batches(x, y, batch_size, generator)):
-        loss, logits = train_step(model, optimizer, xb, yb, amp, add_grad_norms if step % GRAD_EVERY == 0 else None)
+        loss, logits = train_step(model, optimizer, xb, yb, precision, add_grad_norms if step % GRAD_EVERY == 0 else None)
         if per_batch:
             scheduler.step()
         step_losses[step] = loss.detach()
@@ -211,7 +210,7 @@ def train_run(config: dict, run_dir: str | Path | None = None, log: Callable[[st
 
     def evaluate_val(steps_done: int) -> None:
         """A validation point, logged against the global training step (train/loss's x axis)."""
-        val = evaluate(model, data.val_x, data.val_y, amp=config["amp"])
+        val = evaluate(model, data.val_x, data.val_y, precision=config["precision"])
         point = {"step": step + steps_done, "epoch": (step + steps_done) / steps_per_epoch,
                  "val_loss": val["loss"], "val_acc": val["acc"]}
         val_curve.append(point)
@@ -225,7 +224,7 @@ def train_run(config: dict, run_dir: str | Path | None = None, log: Callable[[st
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             out = train_epoch(model, optimizer, scheduler, per_batch, layers, data.train_x, data.train_y,
-                              config["batch_size"], generator, config["amp"], evals_per_epoch, evaluate_val)
+                              config["batch_size"], generator, config["precision"], evals_per_epoch, evaluate_val)
             train_seconds += time.perf_counter() - t0
             losses = out["step_losses"]
             n_finite = next((i for i, v in enumerate(losses) if not math.isfinite(v)), len(losses))
@@ -255,7 +254,7 @@ def train_run(config: dict, run_dir: str | Path | None = None, log: Callable[[st
                     f"train loss {out['loss']:.4f}, val loss {val['val_loss']:.4f}, "
                     f"val acc {100 * val['val_acc']:.2f}% ({seconds:.1f}s)")
 
-        test = evaluate(model, data.test_x, data.test_y, amp=config["amp"]) if status == "ok" else None
+        test = evaluate(model, data.test_x, data.test_y, precision=config["precision"]) if status == "ok" else None
         n_samples = len(data.train_x) * len(history) if status == "ok" else step * config["batch_size"]
         result = {
             "status": status, "study": config["study"], "name": config["name"], "seed": config["seed"],

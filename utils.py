@@ -41,6 +41,46 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 instructions that compute bfloat16 natively
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The CPU's feature flags as Linux lists them; empty where it does not (another OS: no bf16 claimed)."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def native_bf16(device: torch.device) -> tuple[bool, str]:
+    """(whether `device` computes bfloat16 natively, why, in a few words for the plan line)."""
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        name = torch.cuda.get_device_name(device)
+        if major >= 8:  # Ampere and later: bf16 tensor cores
+            return True, f"this GPU ({name}, compute capability {major}.{minor}) computes bf16 natively"
+        return False, f"this GPU ({name}, compute capability {major}.{minor}) has no native bf16"
+    if device.type == "cpu":
+        found = [flag for flag in BF16_CPU_FLAGS if flag in cpu_flags()]
+        if found:
+            return True, f"this CPU has {' and '.join(found)}"
+        return False, f"this CPU has neither {' nor '.join(BF16_CPU_FLAGS)}"
+    return False, f"no native bf16 is known for {device.type}"
+
+
+def resolve_precision(choice: str, device: torch.device | str) -> tuple[str, str]:
+    """(fp32 or bf16, why): `auto` takes bf16 where the device computes it natively, fp32 elsewhere."""
+    if choice != "auto":
+        return choice, "--precision " + choice
+    if not isinstance(device, torch.device):  # Ray: the workers' hardware is not known here
+        return "fp32", "auto on Ray workers, whose hardware is not known here (--precision bf16 chooses it)"
+    native, why = native_bf16(device)
+    return ("bf16" if native else "fp32"), f"auto: {why}"
+
+
 def usable_cpus(cgroup_root: Path = Path("/sys/fs/cgroup"),
                 proc_cgroup: Path = Path("/proc/self/cgroup")) -> tuple[int, str]:
     """(CPUs this process may use, how that was found): its affinity mask, capped by a cgroup CPU quota.
@@ -274,7 +314,8 @@ def clean_dir(path: Path, keep: Iterable[str] = ()) -> None:
 
 # ---- TensorBoard -----------------------------------------------------------------------------
 
-HPARAM_KEYS = ("dataset", "recipe", "model", "optimizer", "lr", "weight_decay", "batch_size", "epochs", "schedule")  # and every model argument
+HPARAM_KEYS = ("dataset", "recipe", "model", "optimizer", "lr", "weight_decay", "batch_size", "epochs", "schedule",
+               "precision")  # and every model argument
 METRIC_TAGS = ("test/acc", "test/loss", "val/acc", "val/loss", "train/loss_epoch")
 
 
