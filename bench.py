@@ -32,12 +32,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from cli import Parser, check_writable, exit_with, positive_float, positive_int
-from dataloader import DATA_ROOT, DATASETS, DataError, get_dataset, load_splits, prepare_raw, torchvision_dataset
+from dataloader import (DATA_ROOT, DATASETS, DataError, get_dataset, load_splits, prepare_raw, to_channels_last,
+                        torchvision_dataset)
 from model import build_model, named_layers
-from recipes import DEFAULT_DATASET, SPEED_RECIPE
-from studies import STUDY_DATASETS
+from recipes import DEFAULT_DATASET, PRECISIONS, SPEED_RECIPE
+from studies import BASE_NETWORKS, STUDY_DATASETS
 from train import make_optimizer, train_epoch, train_run, train_step
-from utils import DEVICES, UsageError, keep_freed_memory, pick_device, write_json
+from utils import BF16_CPU_FLAGS, DEVICES, UsageError, cpu_flags, cpu_model, keep_freed_memory, native_bf16, pick_device, write_json
 
 MODELS = ("Net", "LeNet", "NetDeep", "MLP")
 BATCH = 64  # pytorch/examples' batch size, used by both pipelines
@@ -101,13 +102,14 @@ def make_pair(name: str, device: torch.device, seed: int,
     return model, make_optimizer("adam", model.parameters(), 1e-3)
 
 
-def suite_steps(model, optimizer, x: torch.Tensor, y: torch.Tensor, steps: int, generator) -> float:
+def suite_steps(model, optimizer, x: torch.Tensor, y: torch.Tensor, steps: int, generator,
+                precision: str = "fp32") -> float:
     """Seconds for `steps` batches of train.train_epoch, the loop every suite run executes."""
     n = steps * BATCH
     if n > len(x):
         raise ValueError(f"{steps} steps of {BATCH} need {n} images; the split has {len(x)}")
     t0 = time.perf_counter()
-    train_epoch(model, optimizer, None, False, named_layers(model), x[:n], y[:n], BATCH, generator, False)
+    train_epoch(model, optimizer, None, False, named_layers(model), x[:n], y[:n], BATCH, generator, precision)
     sync(x.device)  # train_epoch already syncs once at its end (.tolist()); this keeps it explicit
     return time.perf_counter() - t0
 
@@ -159,6 +161,34 @@ def throughput(name: str, steps: int, reps: int, device: torch.device, splits, l
     return {"suite_sps": sps["suite"], "classic_sps": sps["classic"], "ratio": sps["suite"] / sps["classic"],
             "compute_sps": sps["compute"], "max_ratio": sps["compute"] / sps["classic"],
             "suite_runs": runs["suite"], "classic_runs": runs["classic"], "compute_runs": runs["compute"]}
+
+
+def precision_compare(name: str, steps: int, reps: int, device: torch.device, splits, seed: int = 0,
+                      dataset: str = DEFAULT_DATASET) -> dict:
+    """Training samples per second of network `name` in fp32 and in bf16 autocast, through the suite's loop
+    (channels-last on a CPU, as its runs), medians over `reps` alternating repetitions, and bf16 over fp32."""
+    channels_last = device.type == "cpu"
+    pairs = {p: make_pair(name, device, seed, dataset) for p in PRECISIONS}
+    if channels_last:
+        pairs = {p: (m.to(memory_format=torch.channels_last), o) for p, (m, o) in pairs.items()}
+        splits = to_channels_last(splits)
+    generator = torch.Generator().manual_seed(seed)
+    x, y = splits.train_x, splits.train_y
+    for p in PRECISIONS:  # first calls pay for lazy initialisation (kernels, allocator, oneDNN plans)
+        suite_steps(*pairs[p], x, y, min(5, steps), generator, p)
+    runs: dict[str, list[float]] = {p: [] for p in PRECISIONS}
+    for rep in range(reps):  # fp32 first on even repetitions, bf16 first on odd ones
+        for p in (PRECISIONS if rep % 2 == 0 else PRECISIONS[::-1]):
+            runs[p].append(steps * BATCH / suite_steps(*pairs[p], x, y, steps, generator, p))
+    sps = {p: statistics.median(v) for p, v in runs.items()}
+    return {"fp32_sps": sps["fp32"], "bf16_sps": sps["bf16"], "ratio": sps["bf16"] / sps["fp32"],
+            "fp32_runs": runs["fp32"], "bf16_runs": runs["bf16"]}
+
+
+def precision_table(results: dict[str, dict]) -> str:
+    lines = [f"{'network':<12} {'fp32 /s':>9} {'bf16 /s':>9} {'bf16 / fp32':>11}"]
+    lines += [f"{name:<12} {r['fp32_sps']:>9,.0f} {r['bf16_sps']:>9,.0f} {r['ratio']:>10.2f}x" for name, r in results.items()]
+    return "\n".join(lines)
 
 
 # ---- time to 99% --------------------------------------------------------------------------------
@@ -262,7 +292,8 @@ def time_table(t: dict) -> str:
 
 def machine(device: torch.device, threads: int) -> dict:
     info = {"device": str(device), "torch_version": torch.__version__, "threads": threads,
-            "cpu_count": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "cpu": cpu_model(),
+            "cpu_bf16_flags": [f for f in BF16_CPU_FLAGS if f in cpu_flags()], "native_bf16": native_bf16(device)[1],
             "python": platform.python_version(), "host": platform.node()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
@@ -274,10 +305,13 @@ def machine(device: torch.device, threads: int) -> dict:
 def build_parser() -> Parser:
     p = Parser(prog="bench.py", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="throughput only, fewer steps (about a minute)")
+    p.add_argument("--precision-compare", action="store_true",
+                   help="only fp32 against bf16 autocast, samples per second of the suite's loop for every base network "
+                        f"({', '.join(BASE_NETWORKS)} unless --models), as a ratio, with the CPU or GPU that gave it")
     p.add_argument("--dataset", default=DEFAULT_DATASET, choices=list(DATASETS),
                    help="the images both pipelines train on; the time-to-99%% race is MNIST's only (use --quick)")
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, metavar="MODEL",
-                   help=f"networks to measure (default: {' '.join(MODELS)})")
+    p.add_argument("--models", nargs="+", choices=MODELS, metavar="MODEL",
+                   help=f"networks to measure (default: {' '.join(MODELS)}; with --precision-compare, the base ones)")
     p.add_argument("--steps", type=positive_int, help="training steps per repetition (default 50; 20 with --quick)")
     p.add_argument("--reps", type=positive_int, help="repetitions per pipeline (default 5; 3 with --quick)")
     p.add_argument("--threads", type=positive_int, default=1,
@@ -289,6 +323,23 @@ def build_parser() -> Parser:
     return p
 
 
+def compare_precisions(args, report: dict, device: torch.device, steps: int, reps: int, splits) -> int:
+    """bench.py --precision-compare: fp32 against bf16 for each network, the table, the JSON."""
+    print(f"precision: {report['machine']['native_bf16']}")
+    results = {}
+    for name in args.models or BASE_NETWORKS:
+        results[name] = precision_compare(name, steps, reps, device, splits, dataset=args.dataset)
+        print(f"  {name}: fp32 {results[name]['fp32_sps']:,.0f}/s, bf16 {results[name]['bf16_sps']:,.0f}/s, "
+              f"{results[name]['ratio']:.2f}x", flush=True)
+    report["precision_compare"] = results
+    print("\ntraining samples per second through the suite's loop (median of alternating repetitions), "
+          f"{report['machine']['cpu'] if device.type == 'cpu' else report['machine'].get('gpu')}:\n"
+          + precision_table(results))
+    write_json(args.out, report)
+    print(f"\nwrote {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -298,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     if steps * BATCH > n_train:
         parser.error(f"--steps {steps} needs {steps * BATCH} training images; the split has {n_train} "
                      f"(at most {n_train // BATCH})")
-    if not args.quick and args.dataset not in STUDY_DATASETS["speed"]:  # the race's 99% target is the speed study's
+    if not (args.quick or args.precision_compare) and args.dataset not in STUDY_DATASETS["speed"]:  # the race's 99% target is the speed study's
         parser.error(f"the time-to-{100 * TARGET_ACC:.0f}% race is for "
                      f"{', '.join(get_dataset(d).title for d in STUDY_DATASETS['speed'])} only: "
                      f"add --quick to measure throughput on {get_dataset(args.dataset).title}")
@@ -317,14 +368,16 @@ def main(argv: list[str] | None = None) -> int:
     report = {"command": " ".join(["python", "bench.py", *(sys.argv[1:] if argv is None else argv)]),
               "machine": machine(device, args.threads),
               "settings": {"dataset": args.dataset, "batch_size": BATCH, "steps": steps, "reps": reps,
-                           "quick": args.quick}}
+                           "quick": args.quick, "precision_compare": args.precision_compare}}
     print(f"bench: {get_dataset(args.dataset).title} on {device} "
           f"({report['machine'].get('gpu', report['machine']['cpu'])}), "
           f"{args.threads} torch thread(s), batch {BATCH}, {steps} steps x {reps} repetitions per pipeline")
     splits = load_splits(args.dataset, device)
+    if args.precision_compare:
+        return compare_precisions(args, report, device, steps, reps, splits)
     loader = classic_loader(classic_dataset(train=True, dataset=args.dataset))
     results = {}
-    for name in args.models:
+    for name in args.models or MODELS:
         results[name] = throughput(name, steps, reps, device, splits, loader, dataset=args.dataset)
         r = results[name]
         print(f"  {name}: suite {r['suite_sps']:,.0f}/s, classic {r['classic_sps']:,.0f}/s, {r['ratio']:.2f}x",

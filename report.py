@@ -420,7 +420,7 @@ def study_section(data: dict, resultdir: Path) -> list[str]:
         if kind.best_rates:
             lines += sweep_lines(runs)
         lines += ranking_lines(focus, found) + ["Findings:", ""]
-        lines += comparison_lines(name, found, data.get("margin_set", "declared for the recipe before any run"))
+        lines += comparison_lines(name, found, data.get("margin_set", "declared for the study and recipe before any run"))
         if kind.growth:
             lines += growth_lines(study, focus)
         lines += convergence_lines(focus)

@@ -10,6 +10,7 @@ import io
 import json
 import math
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -53,6 +54,17 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
     except OSError:
         pass
     return set()
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name as Linux lists it (lscpu's 'Model name'), else what platform says."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def native_bf16(device: torch.device) -> tuple[bool, str]:

@@ -227,7 +227,7 @@ def test_hand_made_logs_give_the_known_numbers(hand_made, labels, tmp_path, caps
     assert "| rank |" not in act  # rows by verdict: reference, equivalent, inconclusive
     assert "relu (98.00%); not ordered against relu: tanh (97.97%), sigmoid (96.30%)." in act and " > " not in act
     assert ("(0 better, 0 worse, 1 equivalent, 1 inconclusive); family: Holm over this study's 2 comparisons; "
-            "equivalence margin ±0.5 pp, declared for the recipe before any run") in act
+            "equivalence margin ±0.5 pp, declared for the study and recipe before any run") in act
     assert (f"** against relu (2 comparisons, margin ±0.5 pp): tanh equivalent within ±0.5 pp; sigmoid "
             f"inconclusive, within ±{sim_far:.2f} pp.") in report and "highest mean" not in report
     # seed 3 is partial in every config: left out, and said so
