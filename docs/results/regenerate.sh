@@ -38,3 +38,7 @@ step run.py --dataset fashion-mnist --recipe full
 step run.py --study lecun98
 # 5. If time allows: activations trained to convergence on Fashion-MNIST
 step run.py --dataset fashion-mnist --study activation --recipe full
+# docs/results/precision/ (issue 32) was made apart, in its own LOGROOT, from these two, then
+#   cd LOGROOT && python REPO/plot.py --logdir logs --resultdir REPO/docs/results/precision   (its *_scalars.csv removed)
+#   python run.py --study precision --logdir logs --no-plot --quiet
+#   python run.py --study precision --dataset fashion-mnist --logdir logs --no-plot --quiet
