@@ -425,6 +425,7 @@ def load_view(view: View, found: dict, with_scalars: bool, margin_pp: float | No
     study, every, partial, manifest = view.study, found["every"], found["partial"], found["manifest"]
     runs = label(found["runs"])
     rows = config_rows(runs)
+    margin, margin_set = study_margin(runs, margin_pp, manifest)
     scalars = every_scalar = None
     if with_scalars:
         every_scalar = study_scalars(study, label(every))
@@ -433,7 +434,6 @@ def load_view(view: View, found: dict, with_scalars: bool, margin_pp: float | No
         shown = pd.MultiIndex.from_frame(every_scalar[["config", "seed"]]).isin(list(finished))
         scalars = every_scalar[shown].assign(name=lambda frame: frame["config"].map(label_of))
     return {"view": view, "study": study, "runs": runs, "partial": partial, "rows": rows, "manifest": manifest,
-            "latest_only": found["latest_only"], "margin": study_margin(runs, margin_pp, manifest)[0],
-            "margin_set": study_margin(runs, margin_pp, manifest)[1],
+            "latest_only": found["latest_only"], "margin": margin, "margin_set": margin_set,
             "comparisons": comparisons(study, focus_rows(study, rows, runs), manifest, runs, partial, margin_pp),
             "scalars": scalars, "every_scalar": every_scalar}

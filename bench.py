@@ -38,7 +38,8 @@ from model import build_model, named_layers
 from recipes import DEFAULT_DATASET, PRECISIONS, SPEED_RECIPE
 from studies import BASE_NETWORKS, STUDY_DATASETS
 from train import make_optimizer, train_epoch, train_run, train_step
-from utils import BF16_CPU_FLAGS, DEVICES, UsageError, cpu_flags, cpu_model, keep_freed_memory, native_bf16, pick_device, write_json
+from utils import (BF16_CPU_FLAGS, DEVICES, UsageError, cpu_flags, cpu_model, keep_freed_memory, native_bf16, pick_device,
+                   write_json)
 
 MODELS = ("Net", "LeNet", "NetDeep", "MLP")
 BATCH = 64  # pytorch/examples' batch size, used by both pipelines
@@ -349,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     if steps * BATCH > n_train:
         parser.error(f"--steps {steps} needs {steps * BATCH} training images; the split has {n_train} "
                      f"(at most {n_train // BATCH})")
-    if not (args.quick or args.precision_compare) and args.dataset not in STUDY_DATASETS["speed"]:  # the race's 99% target is the speed study's
+    # the race's 99% target is the speed study's
+    if not (args.quick or args.precision_compare) and args.dataset not in STUDY_DATASETS["speed"]:
         parser.error(f"the time-to-{100 * TARGET_ACC:.0f}% race is for "
                      f"{', '.join(get_dataset(d).title for d in STUDY_DATASETS['speed'])} only: "
                      f"add --quick to measure throughput on {get_dataset(args.dataset).title}")

@@ -23,12 +23,12 @@ from estimate import estimate_seconds
 from executors import require_ray, run_processes, run_ray, run_serial, threads_per_job
 from grid import grid_spec
 from model import MODELS
-from recipes import (DEFAULT_CONFIG, EVALS_PER_EPOCH, PRECISIONS, OPTIMIZERS, QUICK_RECIPE, RECIPES, SCHEDULES, make_config,
+from recipes import (DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, PRECISIONS, QUICK_RECIPE, RECIPES, SCHEDULES, make_config,
                      recipe_values)
 from runstore import code_digest, failed_result, make_task, run_task, stored_result
 from studies import (BEST_RATE_HEADER, NOT_IN_ALL, RUN_STUDIES, STUDY_DATASETS, STUDY_FLAGS, STUDY_RECIPES, STUDY_SEEDS,
-                     Spec, Study, best_rate_rows, default_recipe, lr_rule, manifest_name, margin_for, margins_in_words, recipe_summary,
-                     reference_map, traits)
+                     Spec, Study, best_rate_rows, default_recipe, lr_rule, manifest_name, margin_for, margins_in_words,
+                     recipe_summary, reference_map, traits)
 from utils import (DEVICES, UsageError, disk_full_message, is_disk_full, native_bf16, pick_device, remove_stale_temps,
                    resolve_precision, usable_cpus, write_hparams_config, write_json)
 
@@ -158,7 +158,8 @@ RECIPE_FLAGS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "sche
 
 def expand(study: str, spec: Spec, args) -> list[dict]:
     """Configs for every (config, seed) of a study: the recipe's values, then explicit flags, then the study's own."""
-    common = {"study": study, "dataset": args.dataset, "subset": args.subset, "device": args.device, "precision": args.precision,
+    common = {"study": study, "dataset": args.dataset, "subset": args.subset, "device": args.device,
+              "precision": args.precision,
               "channels_last": bool(args.channels_last), "deterministic": args.deterministic,
               "evals_per_epoch": args.evals_per_epoch}
     flags = {k: getattr(args, k) for k in RECIPE_FLAGS if getattr(args, k) is not None}
@@ -292,8 +293,10 @@ def fmt_minutes(seconds: float) -> str:
 def precision_line(args, device) -> str:
     """'precision: bf16 (auto: this CPU has avx512_bf16)'; where fp32 was asked on hardware with native bf16, so."""
     line = f"precision: {args.precision} ({args.precision_why}"
-    if args.precision == "fp32" and isinstance(device, torch.device) and native_bf16(device)[0]:
-        line += f"; {native_bf16(device)[1]}: --precision auto would take bf16"
+    if args.precision == "fp32" and isinstance(device, torch.device):
+        native, why = native_bf16(device)
+        if native:
+            line += f"; {why}: --precision auto would take bf16"
     return line + ")"
 
 

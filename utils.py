@@ -45,26 +45,25 @@ def pick_device(name: str = "auto") -> torch.device:
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 instructions that compute bfloat16 natively
 
 
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    """The CPU's feature flags as Linux lists them; empty where it does not (another OS: no bf16 claimed)."""
+def _cpuinfo_field(cpuinfo: Path, keys: tuple[str, ...]) -> str | None:
+    """The value of the first /proc/cpuinfo line that starts with one of `keys`; None where there is none."""
     try:
         for line in cpuinfo.read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return set(line.split(":", 1)[1].split())
+            if line.startswith(keys):
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return set()
+    return None
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The CPU's feature flags as Linux lists them; empty where it does not (another OS: no bf16 claimed)."""
+    return set((_cpuinfo_field(cpuinfo, ("flags", "Features")) or "").split())
 
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     """The CPU's model name as Linux lists it (lscpu's 'Model name'), else what platform says."""
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return _cpuinfo_field(cpuinfo, ("model name",)) or platform.processor() or platform.machine()
 
 
 def native_bf16(device: torch.device) -> tuple[bool, str]:
