@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from dataloader import Dataset
+from dataloader import Dataset, augmenter
 from evaluate import evaluate
 from model import build_model
 from recipes import EVALS_PER_EPOCH
@@ -18,7 +18,7 @@ from train import make_optimizer, train_step
 from utils import keep_freed_memory
 
 # Settings that decide a run's time (lr, weight decay, schedule, seed do not); `evals_per_epoch` is added apart.
-NETWORK_KEYS = ("model", "model_args", "dataset", "batch_size", "channels_last", "precision")
+NETWORK_KEYS = ("model", "model_args", "dataset", "batch_size", "channels_last", "precision", "augment")
 MATCH_KEYS = (*NETWORK_KEYS, "optimizer", "subset", "epochs")
 STEPS, WARMUP = 12, 3  # timed train steps per network (the first ones warm caches and allocators up)
 EVAL_IMAGES = 2048  # images of one timed evaluation: 8 of evaluate's batches
@@ -102,10 +102,11 @@ def timed_costs(config: dict, ds: Dataset, device: torch.device) -> tuple[float,
     y = torch.randint(0, ds.n_classes, (config["batch_size"],), device=device)
     ye = torch.randint(0, ds.n_classes, (EVAL_IMAGES,), device=device)
     optimizer = make_optimizer(config["optimizer"], model.parameters(), config["lr"], config["weight_decay"])
+    augment = augmenter(config.get("augment", "none"), ds, 0)
     steps = []
     for _ in range(STEPS):
         t0 = time.perf_counter()
-        loss, _ = train_step(model, optimizer, x, y, config["precision"])
+        loss, _ = train_step(model, optimizer, augment(x) if augment else x, y, config["precision"])
         loss.item()  # a sync, so that GPU time is counted
         steps.append(time.perf_counter() - t0)
     evals = []

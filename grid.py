@@ -6,18 +6,18 @@ import inspect
 import itertools
 from typing import Callable
 
-from cli import positive_float, positive_int
-from dataloader import Dataset
+from cli import non_negative_float, positive_float, positive_int
+from dataloader import Dataset, check_augment
 from model import DATA_ARGS, MODELS, build_model
-from recipes import ACTIVATIONS, OPTIMIZERS, SCHEDULES
+from recipes import ACTIVATIONS, AUGMENTS, OPTIMIZERS, SCHEDULES
 from studies import Spec
 from utils import UsageError
 
 RECIPE_KEYS: dict[str, Callable[[str], object]] = {  # the recipe's keys a grid may vary, each with its parser
     "model": str, "optimizer": str, "lr": positive_float, "batch_size": positive_int, "epochs": positive_int,
-    "schedule": str}
+    "schedule": str, "weight_decay": non_negative_float, "augment": str, "label_smoothing": non_negative_float}
 CHOICES = {"model": list(MODELS), "optimizer": list(OPTIMIZERS), "schedule": list(SCHEDULES),
-           "act": list(ACTIVATIONS)}
+           "act": list(ACTIVATIONS), "augment": list(AUGMENTS)}
 
 
 def model_arguments(model: str) -> dict[str, object]:
@@ -86,6 +86,7 @@ def grid_spec(items: list[str], dataset: Dataset, model: str | None = None,
             recipe = {k: v for k, v in values.items() if k in RECIPE_KEYS}
             model_args = {k: v for k, v in values.items() if k not in RECIPE_KEYS}
             check_model(m, model_args, dataset)
+            check_recipe(recipe, dataset)
             spec.append((config_name({"model": m, **values}, keys, {"model": models, **typed}),
                          {**recipe, "model": m, "model_args": model_args}))
     return name or "grid-" + "-".join(keys), spec
@@ -102,3 +103,13 @@ def check_model(model: str, model_args: dict, dataset: Dataset) -> None:
         build_model(model, dataset.image_shape, dataset.n_classes, **model_args)
     except (ValueError, TypeError) as e:
         raise UsageError(f"--grid: {model}({', '.join(f'{k}={v}' for k, v in model_args.items())}): {e}") from None
+
+
+def check_recipe(recipe: dict, dataset: Dataset) -> None:
+    """UsageError for recipe values the dataset or the config refuses (mirroring digits, label smoothing of 1)."""
+    try:
+        check_augment(recipe.get("augment", "none"), dataset)
+        if not recipe.get("label_smoothing", 0.0) < 1:
+            raise ValueError(f"label_smoothing must be below 1, got {recipe['label_smoothing']:g}")
+    except ValueError as e:
+        raise UsageError(f"--grid: {e}") from None

@@ -24,6 +24,9 @@ SCHEDULES = ("none", "onecycle", "step")
 # name -> torch.nn class: the activations a network may use
 ACTIVATIONS: dict[str, str] = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "leaky_relu": "LeakyReLU",
                                "elu": "ELU", "gelu": "GELU", "silu": "SiLU"}
+# training-image augmentations (dataloader.augment_batch): each image shifted by up to 2 pixels and rotated by up to
+# 10 degrees; `_flip` also mirrors half of them, only where the dataset's classes allow it (Dataset.hflip)
+AUGMENTS = ("none", "shift_rotate", "shift_rotate_flip")
 PRECISIONS = ("fp32", "bf16")  # bf16: autocast around the forward pass; loss, optimizer state, weights in fp32
 EVALS_PER_EPOCH = 4  # validation evaluations per epoch: curves with resolution from the first epoch
 
@@ -33,6 +36,7 @@ DEFAULT_CONFIG: dict = {
     "optimizer": "adam", "lr": None,  # None: the optimizer's default from OPTIMIZERS
     "weight_decay": None,  # None: the recipe's for this optimizer (RECIPE_WEIGHT_DECAY), else the optimizer's own
     "batch_size": 64, "epochs": 1, "schedule": "none", "recipe": "quick",
+    "augment": "none", "label_smoothing": 0.0,  # the training images and targets; evaluation never changes them
     "subset": None, "device": "auto",
     "deterministic": False, "precision": "fp32", "channels_last": False,
     "dataset": DEFAULT_DATASET,  # part of the run's identity like every key
@@ -41,14 +45,21 @@ DEFAULT_CONFIG: dict = {
 # The `speed` study's recipe (run.py, bench.py): 99% test accuracy in one epoch, chosen on val accuracy.
 SPEED_RECIPE: dict = {"model": "SpeedNet", "model_args": {}, "optimizer": "adam", "lr": 0.01, "weight_decay": None,
                       "batch_size": 128, "schedule": "onecycle", "epochs": 1}
+# The `best` study's network and recipe (docs/best.md: chosen for accuracy per CPU-minute, fixed before any run,
+# never tuned on the test set; the last epoch's weights are the ones tested). Its augmentation is the dataset's.
+BEST_RECIPE: dict = {"model": "ConvNet", "model_args": {"depth": 3, "width": 32, "hidden": 256, "bn": True,
+                                                        "fc_dropout": 0.25},
+                     "optimizer": "adamw", "lr": 0.003, "weight_decay": 0.05, "batch_size": 128,
+                     "schedule": "onecycle", "epochs": 20, "label_smoothing": 0.1}
 # Named recipes: `quick` says how fast each choice learns in minutes (the studies' default); `full`
 # trains every network to convergence: common practice (one-cycle AdamW with weight decay), fixed
 # before any run and never tuned on the test set; runs report validation accuracy beside test.
-# No data augmentation. Values a study or an explicit flag sets win over the recipe's.
+# No data augmentation (`augment` stays "none"; the regularization and best studies set it). Values a study or an
+# explicit flag sets win over the recipe's.
 QUICK_RECIPE: dict = {"epochs": 2, "batch_size": 64, "optimizer": "adam", "lr": None, "schedule": "none",
-                      "weight_decay": None}
+                      "weight_decay": None, "augment": "none"}
 FULL_RECIPE: dict = {"epochs": 12, "batch_size": 128, "optimizer": "adamw", "lr": 0.003, "schedule": "onecycle",
-                     "weight_decay": None}
+                     "weight_decay": None, "augment": "none"}
 # A recipe's weight decay belongs to its optimizer: 0.05 is usual for AdamW's decoupled decay, but as
 # the coupled L2 term of SGD, RMSprop or Adam it is about 100x the usual value. Every other optimizer
 # keeps its own default (0 but AdamW's 0.01) unless --weight-decay is given.
@@ -79,6 +90,10 @@ def make_config(**overrides) -> dict:
         raise ValueError(f"unknown recipe '{config['recipe']}'; valid: {', '.join(RECIPES)}")
     if config["precision"] not in PRECISIONS:
         raise ValueError(f"unknown precision '{config['precision']}'; valid: {', '.join(PRECISIONS)}")
+    if config["augment"] not in AUGMENTS:
+        raise ValueError(f"unknown augment '{config['augment']}'; valid: {', '.join(AUGMENTS)}")
+    if not 0 <= config["label_smoothing"] < 1:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {config['label_smoothing']}")
     if config["schedule"] not in SCHEDULES:
         raise ValueError(f"unknown schedule '{config['schedule']}'; valid: {', '.join(SCHEDULES)}")
     if config["lr"] is None:

@@ -13,7 +13,7 @@ import stats
 from analysis import (best_run, code_name, focus_rows, grad_ratios, layer_names, natural_key, run_dataset,
                       study_dataset, val_curve)
 from dataloader import DATASETS, get_dataset
-from studies import (BEST_RATE_HEADER, TRAITS, best_rate_rows, margins_in_words, recipe_summary, references_in_words,
+from studies import (BEST_RATE_HEADER, REFERENCES, TRAITS, best_rate_rows, margins_in_words, recipe_summary, references_in_words,
                      traits)
 from recipes import RECIPES
 from utils import atomic_path
@@ -368,6 +368,18 @@ def paper_lines(paper: dict[str, tuple[dict, float]], rows: list[dict]) -> list[
     return lines + [""]
 
 
+def published_lines(published: dict[str, tuple[tuple[str, float], ...]], rows: list[dict], dataset: str) -> list[str]:
+    """The study's test accuracy beside published ones on the same test set, with parameters and wall time per run."""
+    lines = [f"Beside published results on the {get_dataset(dataset).title} test set (sources in docs/best.md):", "",
+             "| result | test accuracy | parameters | wall time per run |", "|---|---:|---:|---:|"]
+    for row in rows:
+        low, high = min(row["acc"]), max(row["acc"])
+        lines.append(f"| this suite: {row['name']}, {plural(len(row['acc']), 'seed')} | {acc_cell(row)} "
+                     f"({pct(low)} to {pct(high)}) | {row['n_params']:,} | {row['wall'] / 60:.1f} min |")
+    lines += [f"| {source} | {pct(acc)} | | |" for source, acc in published.get(dataset, ())]
+    return lines + [""]
+
+
 def headline(data: dict) -> str:
     """One line per study, dataset and recipe: its configs grouped by verdict against the reference, no winner crowned."""
     study, rows, found = data["study"], data["rows"], data.get("comparisons", [])
@@ -417,6 +429,8 @@ def study_section(data: dict, resultdir: Path) -> list[str]:
         lines += table(rows, found) + [""]
         if kind.paper:
             lines += paper_lines(kind.paper, rows)
+        if kind.published:
+            lines += published_lines(kind.published, rows, data["view"].dataset)
         if kind.best_rates:
             lines += sweep_lines(runs)
         lines += ranking_lines(focus, found) + ["Findings:", ""]
@@ -463,21 +477,27 @@ def choices_footnote(cells: list[list[stats.Comparison]]) -> list[str]:
             f"study's comparisons; 'negligible': significant, yet inside the study's equivalence margin."]
 
 
-def choices_table(loaded: dict[str, dict]) -> list[str]:
+def choices_table(loaded: dict[str, dict], every_question: bool = False) -> list[str]:
     """README's 'what each choice does': a row per study that answers a question, a column per dataset and
-    recipe, each cell the study's verdicts in a few words, computed from the comparisons, never typed."""
+    recipe, each cell the study's verdicts in a few words, computed from the comparisons, never typed.
+
+    `every_question` (README's table): every such study and every dataset and recipe, "not run" where no runs
+    are; else (REPORT.md's) only the studies, datasets and recipes the logs hold.
+    """
     views = [d for d in loaded.values() if d.get("comparisons") and traits(d["study"]).question]
     if not views:
         return []
-    columns = sorted({(d["view"].dataset, d["view"].recipe) for d in views},
+    columns = sorted({(ds, r) for ds in DATASETS for r in RECIPES} if every_question
+                     else {(d["view"].dataset, d["view"].recipe) for d in views},
                      key=lambda c: (RECIPES.index(c[1]) if c[1] in RECIPES else len(RECIPES), list(DATASETS).index(c[0])))
-    studies = sorted({d["study"] for d in views}, key=list(TRAITS).index)
+    studies = ([s for s, kind in TRAITS.items() if kind.question] if every_question
+               else sorted({d["study"] for d in views}, key=list(TRAITS).index))
     cells = {(d["study"], d["view"].dataset, d["view"].recipe): d["comparisons"] for d in views}
     lines = ["| choice (against) | " + " | ".join(f"{get_dataset(ds).title}, {recipe} recipe" for ds, recipe in columns)
              + " |", "|---|" + "---|" * len(columns)]
     for study in studies:
-        found = next(cells[k] for k in cells if k[0] == study)
-        refs = " / ".join(dict.fromkeys(c.reference for c in found))
+        found = next((cells[k] for k in cells if k[0] == study), [])
+        refs = " / ".join(dict.fromkeys(c.reference for c in found)) or " / ".join(REFERENCES.get(study, ()))
         row = [verdict_words(cells[(study, *column)]) if (study, *column) in cells else "not run" for column in columns]
         lines.append(f"| {traits(study).question} (`{study}`, against {refs}) | " + " | ".join(row) + " |")
     return lines + choices_footnote(list(cells.values()))
@@ -493,7 +513,7 @@ def choices_section(loaded: dict[str, dict]) -> list[str]:
 
 def write_choices(loaded: dict[str, dict], resultdir: Path) -> Path | None:
     """resultdir/CHOICES.md: the 'what each choice does' table alone, as README.md holds it."""
-    lines = choices_table(loaded)
+    lines = choices_table(loaded, every_question=True)
     if not lines:
         return None
     path = resultdir / "CHOICES.md"

@@ -2,6 +2,7 @@
 
     python run.py                          # the base study: the seed's five networks
     python run.py --study activation       # base | activation | depth | width | batch_size | all
+    python run.py --study regularization   # dropout, batch norm, ... on Net (full recipe); --study best: the best recipe
     python run.py --model Net --epochs 1   # one network, a study of its own
     python run.py --grid model=MLPNet depth=1 width=300,100 --name mine   # your own grid
 """
@@ -18,15 +19,16 @@ from pathlib import Path
 import torch
 
 from cli import Parser, check_writable, exit_with, non_negative_float, positive_float, positive_int
-from dataloader import DATASETS, DataError, get_dataset, prepare_raw
+from dataloader import DATASETS, DataError, check_augment, get_dataset, prepare_raw
 from estimate import estimate_seconds
 from executors import require_ray, run_processes, run_ray, run_serial, threads_per_job
 from grid import grid_spec
 from model import MODELS
-from recipes import (DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, PRECISIONS, QUICK_RECIPE, RECIPES, SCHEDULES, make_config,
-                     recipe_values)
+from recipes import (AUGMENTS, DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, PRECISIONS, QUICK_RECIPE, RECIPES, SCHEDULES,
+                     make_config, recipe_values)
 from runstore import code_digest, failed_result, make_task, run_task, stored_result
-from studies import (BEST_RATE_HEADER, NOT_IN_ALL, RUN_STUDIES, STUDY_DATASETS, STUDY_FLAGS, STUDY_RECIPES, STUDY_SEEDS,
+from studies import (BEST_RATE_HEADER, NOT_IN_ALL, RUN_STUDIES, STUDY_DATASETS, STUDY_FLAGS, STUDY_PRECISIONS,
+                     STUDY_RECIPES, STUDY_SEEDS,
                      Spec, Study, best_rate_rows, default_recipe, lr_rule, manifest_name, margin_for, margins_in_words,
                      recipe_summary, reference_map, traits)
 from utils import (DEVICES, UsageError, disk_full_message, is_disk_full, native_bf16, pick_device, remove_stale_temps,
@@ -95,6 +97,9 @@ def build_parser(prog: str, description: str, studies: dict[str, Study], default
     p.add_argument("--lr", type=positive_float, help="learning rate (default: the recipe's, else the optimizer's)")
     p.add_argument("--weight-decay", type=non_negative_float, help="default: the recipe's, else the optimizer's")
     p.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule (default: the recipe's)")
+    p.add_argument("--augment", choices=AUGMENTS,
+                   help="training images shifted by up to 2 px and rotated by up to 10 degrees; _flip also mirrors "
+                        "half of them, where the dataset allows it (Fashion-MNIST, not digits) (default: the recipe's, none)")
     p.add_argument("--scale-lr", action="store_true", help="batch_size study: linear scaling rule for lr")
     p.add_argument("--subset", type=subset_size, help="train on the first N training images only")
     p.add_argument("--evals-per-epoch", type=positive_int, default=EVALS_PER_EPOCH,
@@ -113,10 +118,11 @@ def build_parser(prog: str, description: str, studies: dict[str, Study], default
     p.add_argument("--cpus-per-run", type=cpu_amount, default=1.0, help="Ray: CPUs each run reserves")
     p.add_argument("--gpus-per-run", type=gpu_amount, default=0.0,
                    help="Ray: GPUs each run reserves; a fraction lets several runs share one GPU")
-    p.add_argument("--precision", default=DEFAULT_PRECISION, choices=("auto", *PRECISIONS),
+    p.add_argument("--precision", choices=("auto", *PRECISIONS),
                    help="fp32; bf16: bfloat16 autocast around the forward pass, training and evaluation (loss, "
                         "optimizer state and weights stay fp32); auto: bf16 where the device computes it natively "
-                        "(a CPU with avx512_bf16 or amx_bf16, a GPU of compute capability 8 or more), else fp32")
+                        "(a CPU with avx512_bf16 or amx_bf16, a GPU of compute capability 8 or more), else fp32 "
+                        f"(default: {DEFAULT_PRECISION}; {', '.join(f'{p} for {s}' for s, p in STUDY_PRECISIONS.items())})")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
                    help="channels-last memory format (default: on for a CPU, where it made a training step of Net "
                         "1.5x and its evaluation 2x faster, docs/performance.md; off elsewhere)")
@@ -153,7 +159,7 @@ def backend_device(args) -> torch.device | str:
 
 # ---- planning and execution ---------------------------------------------------------------------
 
-RECIPE_FLAGS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule")
+RECIPE_FLAGS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule", "augment")
 
 
 def expand(study: str, spec: Spec, args) -> list[dict]:
@@ -174,6 +180,14 @@ def expand(study: str, spec: Spec, args) -> list[dict]:
         configs += [make_config(**{**recipe, **common, **flags, **overrides, "name": name, "seed": seed})
                     for seed in range(seeds_of(study, args))]
     return configs
+
+
+def check_augments(studies: dict[str, Spec], args) -> None:
+    """ValueError where a planned config would mirror images of a dataset that forbids it, before anything trains."""
+    dataset = get_dataset(args.dataset)
+    for study, spec in studies.items():
+        for augment in dict.fromkeys(c["augment"] for c in expand(study, spec, args)):
+            check_augment(augment, dataset)
 
 
 def seeds_of(study: str, args) -> int:
@@ -290,6 +304,17 @@ def fmt_minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
+def planned_precision(args, studies: dict[str, Spec], device) -> tuple[str, str]:
+    """(fp32 or bf16, why): --precision, else the study's own default where every planned study has one, else fp32."""
+    if args.precision:
+        return resolve_precision(args.precision, device)
+    own = {STUDY_PRECISIONS.get(s) for s in studies}
+    if len(own) == 1 and None not in own:
+        precision, why = resolve_precision(own.pop(), device)
+        return precision, f"the {' and '.join(studies)} study's default, {why}"
+    return resolve_precision(DEFAULT_PRECISION, device)
+
+
 def precision_line(args, device) -> str:
     """'precision: bf16 (auto: this CPU has avx512_bf16)'; where fp32 was asked on hardware with native bf16, so."""
     line = f"precision: {args.precision} ({args.precision_why}"
@@ -300,14 +325,28 @@ def precision_line(args, device) -> str:
     return line + ")"
 
 
+def regularization_line(spec: Spec, args) -> str:
+    """The regularization study's plan: its configs against Net under the recipe, and a word where it is not full."""
+    recipe = args.recipe or default_recipe("regularization")
+    others = [name for name, _ in spec if name != "Net"]
+    line = f"regularization study: {', '.join(others)} against Net, one change each (all: every addition), recipe {recipe}"
+    if recipe != default_recipe("regularization"):
+        line += (f"; regularizers pay off late, so the verdicts say what they do within {recipe} training, not at "
+                 f"convergence (the study's default is {default_recipe('regularization')})")
+    return line
+
+
 def print_plan(studies: dict[str, Spec], tasks: list[dict], finished: list[dict], args, device) -> None:
     n_configs = sum(len(spec) for spec in studies.values())
     configs = [t["config"] for t in tasks] + [r["config"] for r in finished]
     seeds = sorted({seeds_of(s, args) for s in studies})
+    label = "its own recipe" if all(traits(s).own_recipe for s in studies) else None
     print(f"plan: {', '.join(studies)}: {n_configs} configs x {'/'.join(map(str, seeds))} seeds = {len(configs)} runs, "
-          f"{len(finished)} finished, {len(tasks)} to train on {device}; {recipe_summary(configs)}")
+          f"{len(finished)} finished, {len(tasks)} to train on {device}; {recipe_summary(configs, label)}")
     if "batch_size" in studies:
         print(f"batch_size study: {lr_rule(args)}")
+    if "regularization" in studies:
+        print(regularization_line(studies["regularization"], args))
     for study in (s for s in studies if traits(s).own_recipe):
         print(f"{study} study: its recipe sets epochs, batch size, optimizer, lr and schedule; those flags do not apply")
     for study in (s for s in studies if traits(s).own_precision):
@@ -440,7 +479,8 @@ def run_command(args, parser: Parser, studies: dict[str, Study], default_study: 
         check_writable(args.logdir, "--logdir", create=not args.dry_run)  # a dry run writes nothing
         check_writable(args.resultdir, "--resultdir", create=not args.dry_run)
         selected = selected_studies(args, studies, default_study)
-        args.precision, args.precision_why = resolve_precision(args.precision, device)  # once, for every run
+        args.precision, args.precision_why = planned_precision(args, selected, device)  # once, for every run
+        check_augments(selected, args)
     except (UsageError, ValueError) as e:
         parser.error(str(e))
     try:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dataloader import Dataset, batches, epoch_order, get_dataset, load_splits, to_channels_last
+from dataloader import Dataset, augmenter, batches, epoch_order, get_dataset, load_splits, to_channels_last
 from evaluate import autocast, evaluate
 from model import build_model, count_parameters, named_layers
 from recipes import OPTIMIZERS, make_config
@@ -83,15 +83,17 @@ def eval_points(n_steps: int, evals: int) -> set[int]:
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
-               precision: str = "fp32", before_update: Callable[[], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               precision: str = "fp32", before_update: Callable[[], None] | None = None,
+               label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimization step on a batch: (its loss, its logits), left on the device (no host sync).
 
     The one step that train_epoch runs and that run.py's time estimate and bench.py time.
     `before_update` runs between the backward pass and the update, while the gradients are there.
+    The loss is against targets smoothed by `label_smoothing` (evaluation's loss never is).
     """
     with autocast(xb.device, precision):
         logits = model(xb)
-    loss = F.cross_entropy(logits.float(), yb)
+    loss = F.cross_entropy(logits.float(), yb, label_smoothing=label_smoothing)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if before_update:
@@ -101,10 +103,12 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Ten
 
 
 def train_epoch(model, optimizer, scheduler, per_batch, layers, x, y, batch_size, generator, precision,
-                evals: int = 0, on_eval: Callable[[int], None] | None = None) -> dict:
+                evals: int = 0, on_eval: Callable[[int], None] | None = None,
+                augment: Callable[[torch.Tensor], torch.Tensor] | None = None, label_smoothing: float = 0.0) -> dict:
     """One pass over (x, y). Losses and counts stay on the device; a sync every CHECK_EVERY steps.
 
     With `on_eval`, calls on_eval(steps done) at `evals` evenly spaced points, the last after the final step.
+    `augment` transforms each batch before the step (the training accuracy is then on the transformed images).
     """
     n_steps = math.ceil(len(x) / batch_size)
     at = eval_points(n_steps, evals) if on_eval else set()
@@ -120,7 +124,10 @@ def train_epoch(model, optimizer, scheduler, per_batch, layers, x, y, batch_size
 
     model.train()
     for step, (xb, yb) in enumerate(batches(x, y, batch_size, generator)):
-        loss, logits = train_step(model, optimizer, xb, yb, precision, add_grad_norms if step % GRAD_EVERY == 0 else None)
+        if augment:
+            xb = augment(xb)
+        loss, logits = train_step(model, optimizer, xb, yb, precision, add_grad_norms if step % GRAD_EVERY == 0 else None,
+                                  label_smoothing)
         if per_batch:
             scheduler.step()
         step_losses[step] = loss.detach()
@@ -168,8 +175,10 @@ def train_run(config: dict, run_dir: str | Path | None = None, log: Callable[[st
 
     Common random numbers: with seed k, every config sees the same batch order (a generator seeded
     with k, one permutation per epoch), and configs whose parameters have the same shapes start from
-    the same weights (the global RNG seeded with k just before the model is built). result.json
-    records both as digests under `shared`, so a comparison can check that it is paired.
+    the same weights (the global RNG seeded with k just before the model is built). Augmentation
+    draws from a third generator seeded with k, so configs of one seed and batch size see the same
+    transformed images; dropout draws from the global RNG. result.json records the weights and the
+    batch order as digests under `shared`, so a comparison can check that it is paired.
     """
     config = make_config(**config)
     device = pick_device(config["device"])
@@ -193,6 +202,7 @@ def train_run(config: dict, run_dir: str | Path | None = None, log: Callable[[st
     steps_per_epoch = math.ceil(len(data.train_x) / config["batch_size"])
     scheduler, per_batch = make_scheduler(config["schedule"], optimizer, config["lr"], config["epochs"], steps_per_epoch)
     generator = torch.Generator().manual_seed(config["seed"])
+    augment = augmenter(config["augment"], dataset, config["seed"])  # ValueError for flips the dataset forbids
     ids = {k: v for k, v in (identity or {}).items() if k != "trial"}  # config_id, code_digest
     meta = {"torch_version": torch.__version__, "device": str(device), "git_commit": git_commit(),
             "host": platform.node()}
@@ -224,7 +234,8 @@ def train_run(config: dict, run_dir: str | Path | None = None, log: Callable[[st
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             out = train_epoch(model, optimizer, scheduler, per_batch, layers, data.train_x, data.train_y,
-                              config["batch_size"], generator, config["precision"], evals_per_epoch, evaluate_val)
+                              config["batch_size"], generator, config["precision"], evals_per_epoch, evaluate_val,
+                              augment, config["label_smoothing"])
             train_seconds += time.perf_counter() - t0
             losses = out["step_losses"]
             n_finite = next((i for i, v in enumerate(losses) if not math.isfinite(v)), len(losses))

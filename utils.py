@@ -326,7 +326,7 @@ def clean_dir(path: Path, keep: Iterable[str] = ()) -> None:
 # ---- TensorBoard -----------------------------------------------------------------------------
 
 HPARAM_KEYS = ("dataset", "recipe", "model", "optimizer", "lr", "weight_decay", "batch_size", "epochs", "schedule",
-               "precision")  # and every model argument
+               "augment", "label_smoothing", "precision")  # and every model argument
 METRIC_TAGS = ("test/acc", "test/loss", "val/acc", "val/loss", "train/loss_epoch")
 
 

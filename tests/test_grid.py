@@ -76,7 +76,8 @@ def test_a_grid_plans_with_dry_run_and_seeds(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--grid", "widht=3", "--model", "MLPNet"], "--grid widht: not a key for model MLPNet; valid: model, optimizer, "
-                                                 "lr, batch_size, epochs, schedule, act, depth, width"),
+                                                 "lr, batch_size, epochs, schedule, weight_decay, augment, "
+                                                 "label_smoothing, act, depth, width"),
     (["--grid", "act=swish", "--model", "ConvNet"], "--grid act=swish: unknown act; valid: relu, sigmoid, tanh"),
     (["--grid", "depth=7", "--model", "ConvNet"], "ConvNet depth must be 1 to 4"),
     (["--grid", "width=wide", "--model", "MLPNet"], "'wide' is not a valid int"),
