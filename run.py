@@ -165,7 +165,7 @@ RECIPE_FLAGS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "sche
 def expand(study: str, spec: Spec, args) -> list[dict]:
     """Configs for every (config, seed) of a study: the recipe's values, then explicit flags, then the study's own."""
     common = {"study": study, "dataset": args.dataset, "subset": args.subset, "device": args.device,
-              "precision": args.precision,
+              "precision": args.precision or DEFAULT_PRECISION,  # run_command resolves it; parsed alone, the default
               "channels_last": bool(args.channels_last), "deterministic": args.deterministic,
               "evals_per_epoch": args.evals_per_epoch}
     flags = {k: getattr(args, k) for k in RECIPE_FLAGS if getattr(args, k) is not None}
@@ -411,14 +411,17 @@ def summarize(results: list[dict]) -> int:
     by_config: dict[tuple, list[dict]] = {}
     for r in results:
         by_config.setdefault((r.get("study"), r["name"]), []).append(r)
-    print(f"\n{'study':<12} {'config':<14} {'runs':>4} {'test acc':>16} {'best val acc':>13}")
+    # columns as wide as the longest study and config names (a grid's names are long)
+    w_study = max([12, *(len(study or "") for study, _ in by_config)])
+    w_name = max([14, *(len(name) for _, name in by_config)])
+    print(f"\n{'study':<{w_study}} {'config':<{w_name}} {'runs':>4} {'test acc':>16} {'best val acc':>13}")
     for (study, name), runs in by_config.items():
         ok = [r for r in runs if r.get("status") == "ok"]
         summary = accuracy_summary(ok) if ok else {"mean": None, "std": None, "best_val": None}
         mean = f"{100 * summary['mean']:.2f}%" if ok else "-"
         std = f" ± {100 * summary['std']:.2f}" if summary["std"] is not None else ""
         best = f"{100 * summary['best_val']:.2f}%" if ok else "-"
-        print(f"{study or '':<12} {name:<14} {len(ok):>4} {mean + std:>16} {best:>13}")
+        print(f"{study or '':<{w_study}} {name:<{w_name}} {len(ok):>4} {mean + std:>16} {best:>13}")
     bad = [r for r in results if r.get("status") != "ok"]
     for r in bad:
         detail = {"diverged": f"(loss not finite at step {r.get('diverged_at_step')})",

@@ -139,7 +139,6 @@ def test_the_regularization_study_plans_seven_configs_against_net_under_the_full
 
 def study_configs(study: str, *args: str) -> dict[str, dict]:
     parsed = run.build_parser("run.py", "", run.STUDIES, "base").parse_args(["--study", study, "--seeds", "1", *args])
-    parsed.precision = "fp32"
     return {c["name"]: c for c in run.expand(study, run.STUDIES[study](parsed), parsed)}
 
 

@@ -24,21 +24,26 @@ step() {
   printf '%s %s\t%s s\tload %s -> %s\n' "$script" "$*" "$(( $(date +%s) - start ))" "$load" \
     "$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")" >> times.tsv
 }
-# 1. MNIST, quick recipe
-step run.py --study all
-step compare_optim.py
-# 2. Fashion-MNIST, quick recipe
-step run.py --dataset fashion-mnist --study base
-step run.py --dataset fashion-mnist --study activation
-step compare_optim.py --dataset fashion-mnist
-# 3. The base study trained to convergence, both datasets
-step run.py --recipe full
-step run.py --dataset fashion-mnist --recipe full
-# 4. LeCun et al. 1998's networks (MNIST, full recipe)
+# 1. Every quick-recipe study and the optimizer study, 10 seeds, MNIST then Fashion-MNIST
+step run.py --study all --seeds 10
+step compare_optim.py --seeds 10
+step run.py --dataset fashion-mnist --study all --seeds 10
+step compare_optim.py --dataset fashion-mnist --seeds 10
+# 2. The precision study (10 seeds quick, its default; 5 full)
+step run.py --study precision
+step run.py --study precision --dataset fashion-mnist
+step run.py --study precision --recipe full --seeds 5
+# 3. The base study trained to convergence, both datasets, 10 seeds; LeCun et al. 1998's networks (MNIST)
+step run.py --recipe full --seeds 10
+step run.py --dataset fashion-mnist --recipe full --seeds 10
 step run.py --study lecun98
-# 5. If time allows: activations trained to convergence on Fashion-MNIST
+# 4. Beyond the assignment: regularization (full recipe) and the best recipe, both datasets, 5 seeds
+step run.py --study regularization
+step run.py --study regularization --dataset fashion-mnist
+step run.py --study best
+step run.py --study best --dataset fashion-mnist
+# 5. Activations and optimizers trained to convergence, MNIST, then Fashion-MNIST if time allows
+step run.py --study activation --recipe full
+step compare_optim.py --recipe full
 step run.py --dataset fashion-mnist --study activation --recipe full
-# docs/results/precision/ (issue 32) was made apart, in its own LOGROOT, from these two, then
-#   cd LOGROOT && python REPO/plot.py --logdir logs --resultdir REPO/docs/results/precision   (its *_scalars.csv removed)
-#   python run.py --study precision --logdir logs --no-plot --quiet
-#   python run.py --study precision --dataset fashion-mnist --logdir logs --no-plot --quiet
+step compare_optim.py --dataset fashion-mnist --recipe full
