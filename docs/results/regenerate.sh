@@ -47,3 +47,7 @@ step run.py --study activation --recipe full
 step compare_optim.py --recipe full
 step run.py --dataset fashion-mnist --study activation --recipe full
 step compare_optim.py --dataset fashion-mnist --recipe full
+# docs/results/precision/ (issue 32, code 4e88ee07) and docs/results/best/ (issue 33, code 74fbfa7c) were made
+# apart, each in a LOGROOT of its own, by step 2's commands and step 4's `--study best` ones, then
+#   cd LOGROOT && python REPO/plot.py --logdir logs --resultdir REPO/docs/results/<precision or best>
+# with the *_scalars.csv files removed (tens of MB of curves; the logs hold them).
