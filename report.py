@@ -373,9 +373,9 @@ def published_lines(published: dict[str, tuple[tuple[str, float], ...]], rows: l
     lines = [f"Beside published results on the {get_dataset(dataset).title} test set (sources in docs/best.md):", "",
              "| result | test accuracy | parameters | wall time per run |", "|---|---:|---:|---:|"]
     for row in rows:
-        low, high = min(row["acc"]), max(row["acc"])
-        lines.append(f"| this suite: {row['name']}, {plural(len(row['acc']), 'seed')} | {acc_cell(row)} "
-                     f"({pct(low)} to {pct(high)}) | {row['n_params']:,} | {row['wall'] / 60:.1f} min |")
+        spread = f" ± {100 * row['std']:.2f}" if row["std"] is not None else ""
+        lines.append(f"| this suite: {row['name']}, {plural(len(row['acc']), 'seed')} | {100 * row['mean']:.2f}{spread}% "
+                     f"({pct(min(row['acc']))} to {pct(max(row['acc']))}) | {row['n_params']:,} | {row['wall'] / 60:.1f} min |")
     lines += [f"| {source} | {pct(acc)} | | |" for source, acc in published.get(dataset, ())]
     return lines + [""]
 
