@@ -7,7 +7,7 @@ import itertools
 from typing import Callable
 
 from cli import non_negative_float, positive_float, positive_int
-from dataloader import Dataset, check_augment
+from dataloader import Dataset
 from model import DATA_ARGS, MODELS, build_model
 from recipes import ACTIVATIONS, AUGMENTS, OPTIMIZERS, SCHEDULES
 from studies import Spec
@@ -86,7 +86,6 @@ def grid_spec(items: list[str], dataset: Dataset, model: str | None = None,
             recipe = {k: v for k, v in values.items() if k in RECIPE_KEYS}
             model_args = {k: v for k, v in values.items() if k not in RECIPE_KEYS}
             check_model(m, model_args, dataset)
-            check_recipe(recipe, dataset)
             spec.append((config_name({"model": m, **values}, keys, {"model": models, **typed}),
                          {**recipe, "model": m, "model_args": model_args}))
     return name or "grid-" + "-".join(keys), spec
@@ -104,12 +103,3 @@ def check_model(model: str, model_args: dict, dataset: Dataset) -> None:
     except (ValueError, TypeError) as e:
         raise UsageError(f"--grid: {model}({', '.join(f'{k}={v}' for k, v in model_args.items())}): {e}") from None
 
-
-def check_recipe(recipe: dict, dataset: Dataset) -> None:
-    """UsageError for recipe values the dataset or the config refuses (mirroring digits, label smoothing of 1)."""
-    try:
-        check_augment(recipe.get("augment", "none"), dataset)
-        if not recipe.get("label_smoothing", 0.0) < 1:
-            raise ValueError(f"label_smoothing must be below 1, got {recipe['label_smoothing']:g}")
-    except ValueError as e:
-        raise UsageError(f"--grid: {e}") from None

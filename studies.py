@@ -144,21 +144,12 @@ def dataset_augment(dataset: str) -> str:
     return "shift_rotate_flip" if get_dataset(dataset).hflip else "shift_rotate"
 
 
-def recipe_weight_decay(args) -> float:
-    """Net's weight decay under this invocation's recipe and flags."""
-    recipe = recipe_values(args.recipe or default_recipe("regularization"), "Net")
-    if args.weight_decay is not None:
-        return args.weight_decay
-    optimizer = args.optimizer or recipe["optimizer"]
-    return weight_decay_of(recipe["recipe"], optimizer)
-
-
 def study_regularization(args) -> Spec:
     """Net and one change each: dropout, batch norm, weight decay switched (off where the recipe has it, on where
     not), label smoothing, augmentation; then every addition together."""
     recipe = recipe_values(args.recipe or default_recipe("regularization"), "Net")
-    decay = recipe_weight_decay(args)
     optimizer = args.optimizer or recipe["optimizer"]
+    decay = args.weight_decay if args.weight_decay is not None else weight_decay_of(recipe["recipe"], optimizer)
     switched = 0.0 if decay > 0 else WEIGHT_DECAY_ON.get(optimizer, L2_ON)
     augment = dataset_augment(args.dataset)
     additions = {"model_args": {**DROPOUT, "bn": True}, "label_smoothing": LABEL_SMOOTHING, "augment": augment,
@@ -190,7 +181,7 @@ RUN_STUDIES: dict[str, Study] = {"base": study_base, "activation": study_activat
 STUDY_RECIPES = {"lecun98": "full", "regularization": "full"}
 STUDY_SEEDS = {"precision": 10}  # studies whose default number of seeds is not run.py's SEEDS
 # studies whose default --precision is not run.py's: the best study is about accuracy per CPU-minute, so it takes
-# bf16 where the hardware computes it natively (about 2x its fp32 speed on an AVX512-BF16 CPU, docs/best.md)
+# bf16 where the hardware computes it natively (1.5-1.8x its fp32 speed on an AVX512-BF16 CPU, docs/best.md)
 STUDY_PRECISIONS = {"best": "auto"}
 # `--study all` runs the assignment's questions: not the paper's converged reproduction, not the precision check,
 # not the questions beyond the assignment (regularization, best), which train for long
