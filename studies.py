@@ -163,9 +163,25 @@ def study_regularization(args) -> Spec:
             ("all", {"model": "Net", **additions})]
 
 
+# What the best study changes in BEST_RECIPE on a dataset (model_args merged). Fashion-MNIST: at width 32 the
+# training accuracy on augmented images (94.0%) stayed within about 1 pp of validation's (92.9%), so the network
+# underfits garments. Of two candidates of about the same cost, width 48 for 30 epochs and width 64 for 20, the
+# first had the higher validation accuracy at its last epoch (seed 0: 93.76% and 93.48%; width 32: 92.94%);
+# no test accuracy was read to choose (docs/best.md). Kept here, outside the code digest, so that MNIST's
+# best runs stay those of the recipe they trained with.
+BEST_BY_DATASET: dict[str, dict] = {"fashion-mnist": {"model_args": {"width": 48}, "epochs": 30}}
+
+
+def best_recipe(dataset: str) -> dict:
+    """BEST_RECIPE as the best study trains it on `dataset`: its overrides there and its augmentation."""
+    override = BEST_BY_DATASET.get(dataset, {})
+    model_args = {**BEST_RECIPE["model_args"], **override.get("model_args", {})}
+    return {**BEST_RECIPE, **override, "model_args": model_args, "augment": dataset_augment(dataset)}
+
+
 def study_best(args) -> Spec:
     """One network and recipe for accuracy per CPU-minute (docs/best.md), fixed before any run; the last epoch counts."""
-    return [("best", {**BEST_RECIPE, "model_args": dict(BEST_RECIPE["model_args"]), "augment": dataset_augment(args.dataset)})]
+    return [("best", best_recipe(args.dataset))]
 
 
 def study_lecun98(args) -> Spec:

@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT))
 from dataloader import augmenter, get_dataset, load_splits  # noqa: E402
 from model import build_model, count_parameters  # noqa: E402
 from recipes import BEST_RECIPE  # noqa: E402
+from studies import best_recipe  # noqa: E402
 from train import make_optimizer, train_step  # noqa: E402
 from utils import atomic_path, cpu_flags, cpu_model  # noqa: E402
 
@@ -26,8 +27,10 @@ CANDIDATES = {
     "Net (the seed's CNN)": ("Net", {}),
     "ConvNet, 3 blocks of 16-32-64, batch norm": ("ConvNet", {"depth": 3, "width": 16, "hidden": 256, "bn": True}),
     "ConvNet, 3 blocks of 24-48-96, batch norm": ("ConvNet", {"depth": 3, "width": 24, "hidden": 256, "bn": True}),
-    "**ConvNet, 3 blocks of 32-64-128, batch norm (the best study's)**": (BEST_RECIPE["model"], BEST_RECIPE["model_args"]),
-    "ConvNet, 3 blocks of 48-96-192, batch norm": ("ConvNet", {"depth": 3, "width": 48, "hidden": 256, "bn": True}),
+    "**ConvNet, 3 blocks of 32-64-128, batch norm (the best study's on MNIST)**": (BEST_RECIPE["model"],
+                                                                                  BEST_RECIPE["model_args"]),
+    "**ConvNet, 3 blocks of 48-96-192, batch norm (the best study's on Fashion-MNIST)**": (
+        BEST_RECIPE["model"], best_recipe("fashion-mnist")["model_args"]),
 }
 ROUNDS, STEPS = 6, 8
 

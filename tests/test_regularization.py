@@ -13,6 +13,7 @@ import train
 from conftest import run_dir_of
 from model import build_model, count_parameters
 from recipes import BEST_RECIPE, make_config
+from studies import best_recipe
 
 MNIST, FASHION = dataloader.get_dataset("mnist"), dataloader.get_dataset("fashion-mnist")
 TRAIN_STEP, EVALUATE = train.train_step, train.evaluate
@@ -118,6 +119,8 @@ def test_the_additions_keep_nets_weights_and_count_their_parameters():
     assert list(plain.state_dict()) == [k for k in build_model("Net", MNIST.image_shape, 10).state_dict()]
     best = build_model(BEST_RECIPE["model"], MNIST.image_shape, 10, **BEST_RECIPE["model_args"])
     assert count_parameters(best) == 390_858
+    garments = build_model(BEST_RECIPE["model"], MNIST.image_shape, 10, **best_recipe("fashion-mnist")["model_args"])
+    assert count_parameters(garments) == 653_994  # 48-96-192 channels
     with pytest.raises(ValueError, match="dropout"):
         build_model("Net", MNIST.image_shape, 10, fc_dropout=1.0)
 
@@ -158,6 +161,11 @@ def test_each_regularization_config_is_one_change_and_all_is_every_addition():
     assert fashion["augment"]["augment"] == "shift_rotate_flip" and full["augment"]["augment"] == "shift_rotate"
     best = study_configs("best", "--epochs", "1")
     assert best["best"]["epochs"] == BEST_RECIPE["epochs"] and best["best"]["augment"] == "shift_rotate"
+    assert best["best"]["model_args"] == BEST_RECIPE["model_args"]  # MNIST trains BEST_RECIPE itself
+    garments = study_configs("best", "--dataset", "fashion-mnist")["best"]
+    assert garments["epochs"] == 30 and garments["augment"] == "shift_rotate_flip"
+    assert garments["model_args"] == {**BEST_RECIPE["model_args"], "width": 48}
+    assert BEST_RECIPE["model_args"]["width"] == 32  # the override copies, never edits, the shared recipe
 
 
 def test_a_grid_of_augmentation_trains_its_runs_and_the_report_shows_the_best_study_beside_published_results(
