@@ -1,0 +1,134 @@
+"""Checks the committed reference results against what issue 34 promises of them.
+
+    python docs/results/check.py            # docs/results/*_comparisons.csv: seeds, verdicts, columns; no machine path
+    python docs/results/check.py LOGROOT    # and plot.py remakes docs/results and README's table byte for byte
+                                            # from LOGROOT/logs (minutes: it reads every run)
+    python docs/results/check.py --results docs/results/best LOGROOT   # a folder made apart (no README table)
+
+Prints one line per problem and exits 1 if there is any, else prints what it checked and exits 0.
+"""
+from __future__ import annotations
+
+import argparse
+import filecmp
+import math
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(ROOT))
+from analysis import COMPARISON_COLUMNS, View  # noqa: E402
+from dataloader import DATASETS  # noqa: E402
+from recipes import RECIPES  # noqa: E402
+from stats import VERDICTS  # noqa: E402
+from studies import OPTIM_STUDIES, RUN_STUDIES  # noqa: E402
+
+RESULTS = ROOT / "docs" / "results"
+# Seeds per study and recipe, in docs/results/regenerate.sh's priority order; a study under the quick
+# recipe not named here has 10.
+SEEDS = {("precision", "full"): 5, ("base", "full"): 10, ("lecun98", "full"): 5, ("regularization", "full"): 5,
+         ("best", "quick"): 5, ("activation", "full"): 5, ("optim", "full"): 5}
+QUICK_SEEDS = 10
+# `confirmed` is only for better/worse; `mde` is empty where every seed gave the same difference
+SOMETIMES_EMPTY = {"confirmed", "mde"}
+# an absolute path of a machine, built in two parts so that this file does not match itself
+MACHINE_PATH = re.compile("/" + r"(tmp|work|home|Users|root|mnt)/[\w.-]")
+
+
+def views_by_name() -> dict[str, View]:
+    """{file stem: View} for every study, dataset and recipe plot.py could write."""
+    studies = [*RUN_STUDIES, *OPTIM_STUDIES]
+    return {v.name: v for v in (View(s, d, r) for s in studies for d in DATASETS for r in RECIPES)}
+
+
+def expected_seeds(view: View) -> int:
+    return SEEDS.get((view.study, view.recipe), QUICK_SEEDS if view.recipe == "quick" else 5)
+
+
+def empty(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def csv_problems(path: Path, views: dict[str, View]) -> list[str]:
+    """What is wrong with one comparisons CSV: an unknown name, missing columns, seeds, verdicts, empty cells."""
+    stem = path.name.removesuffix("_comparisons.csv")
+    if stem not in views:
+        return [f"{path.name}: no study, dataset and recipe gives this name"]
+    table = pd.read_csv(path)
+    missing = [c for c in COMPARISON_COLUMNS if c not in table.columns]
+    if missing:
+        return [f"{path.name}: no column {', '.join(missing)}"]
+    want = expected_seeds(views[stem])
+    problems = []
+    for row in table.to_dict("records"):
+        where = f"{path.name}: {row['config']}"
+        if row["seeds"] != want:
+            problems.append(f"{where}: {row['seeds']} seeds, {want} expected")
+        if row["verdict"] not in VERDICTS:
+            problems.append(f"{where}: verdict {row['verdict']!r} is none of {', '.join(VERDICTS)}")
+        blank = [c for c in COMPARISON_COLUMNS if c not in SOMETIMES_EMPTY and empty(row[c])]
+        if row["verdict"] in ("better", "worse") and empty(row["confirmed"]):
+            blank.append("confirmed")
+        if blank:
+            problems.append(f"{where}: empty {', '.join(blank)}")
+    return problems
+
+
+def machine_paths() -> list[str]:
+    """Committed lines that name a machine's absolute path (tests build theirs from tmp_path, so they are left out)."""
+    found = subprocess.run(["git", "grep", "-n", "-I", "-E", MACHINE_PATH.pattern, "--", ".", ":!tests"],
+                           cwd=ROOT, capture_output=True, text=True).stdout
+    return [f"machine path: {line[:160]}" for line in found.splitlines()]
+
+
+def regeneration_problems(logroot: Path, results: Path) -> list[str]:
+    """Files that plot.py, run on LOGROOT/logs, writes otherwise than `results` holds (and README.md, for docs/results)."""
+    with_readme = results == RESULTS
+    with tempfile.TemporaryDirectory() as tmp:
+        out, readme = Path(tmp) / "results", Path(tmp) / "README.md"
+        shutil.copy(ROOT / "README.md", readme)
+        command = [sys.executable, str(ROOT / "plot.py"), "--logdir", "logs", "--resultdir", str(out)]
+        done = subprocess.run(command + ["--readme", str(readme)] * with_readme, cwd=logroot,
+                              capture_output=True, text=True)
+        if done.returncode:
+            return [f"plot.py failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}"]
+        made = {p.name for p in out.iterdir() if not p.name.endswith("_scalars.csv")}
+        committed = {p.name for p in results.iterdir() if p.is_file() and p.suffix in (".csv", ".png", ".md")
+                     and not p.name.endswith("_scalars.csv")}
+        problems = [f"{name}: committed, not made from the logs" for name in sorted(committed - made)]
+        problems += [f"{name}: made from the logs, not committed" for name in sorted(made - committed)]
+        problems += [f"{name}: differs from the one plot.py makes" for name in sorted(made & committed)
+                     if not filecmp.cmp(out / name, results / name, shallow=False)]
+        if with_readme and not filecmp.cmp(readme, ROOT / "README.md", shallow=False):
+            problems.append("README.md: its results table differs from the one plot.py makes")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="docs/results/check.py", description=__doc__.splitlines()[0])
+    parser.add_argument("logroot", nargs="?", type=Path, help="the folder whose logs/ made the results")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the results folder (default docs/results)")
+    args = parser.parse_args(argv)
+    if args.logroot and not (args.logroot / "logs").is_dir():
+        parser.error(f"{args.logroot} has no logs/ folder")
+    results = args.results.resolve()
+    views = views_by_name()
+    csvs = sorted(results.glob("*_comparisons.csv"))
+    problems = [p for path in csvs for p in csv_problems(path, views)] + machine_paths()
+    if args.logroot:
+        problems += regeneration_problems(args.logroot.resolve(), results)
+    for line in problems:
+        print(line)
+    if not problems:
+        print(f"ok: {len(csvs)} comparisons CSVs" + (", made again byte for byte" if args.logroot else ""))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

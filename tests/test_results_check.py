@@ -1,0 +1,59 @@
+"""docs/results/check.py: what it finds wrong in a comparisons CSV, and that nothing committed names a machine path."""
+import importlib.util
+
+import pandas as pd
+import pytest
+
+from analysis import COMPARISON_COLUMNS
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("results_check", ROOT / "docs" / "results" / "check.py")
+check = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(check)
+
+
+def good_row(**changes) -> dict:
+    row = {c: 0.01 for c in COMPARISON_COLUMNS}
+    row.update(study="width", config="conv_w8", reference="conv_w32", seeds=10, verdict="worse", confirmed=True,
+               within_margin=False, mcnemar_every_pair=False)
+    row.update(changes)
+    return row
+
+
+def problems(tmp_path, name: str, *rows: dict) -> list[str]:
+    path = tmp_path / f"{name}_comparisons.csv"
+    pd.DataFrame(list(rows), columns=COMPARISON_COLUMNS).to_csv(path, index=False)
+    return check.csv_problems(path, check.views_by_name())
+
+
+def test_a_complete_row_with_the_priority_seeds_passes(tmp_path):
+    assert problems(tmp_path, "width", good_row()) == []
+    assert problems(tmp_path, "width-fashion-mnist", good_row()) == []
+    # equivalent and inconclusive rows have no `confirmed`; the full recipe's base study has 10 seeds, lecun98 5
+    assert problems(tmp_path, "base-full", good_row(verdict="equivalent", confirmed=None)) == []
+    assert problems(tmp_path, "lecun98", good_row(seeds=5, verdict="inconclusive", confirmed=None)) == []
+    assert problems(tmp_path, "precision-full", good_row(seeds=5)) == []
+
+
+@pytest.mark.parametrize("change, found", [
+    ({"seeds": 5}, "5 seeds, 10 expected"),
+    ({"verdict": "worse, probably"}, "verdict 'worse, probably' is none of better, worse, equivalent, inconclusive"),
+    ({"boot_low": None, "p_signflip": None}, "empty p_signflip, boot_low"),
+    ({"confirmed": None}, "empty confirmed"),
+])
+def test_a_row_short_of_the_promise_is_named(tmp_path, change, found):
+    assert problems(tmp_path, "width", good_row(**change)) == [f"width_comparisons.csv: conv_w8: {found}"]
+
+
+def test_a_file_of_no_study_or_of_older_columns_is_named(tmp_path):
+    assert problems(tmp_path, "widths", good_row()) == ["widths_comparisons.csv: no study, dataset and recipe gives "
+                                                        "this name"]
+    old = tmp_path / "depth_comparisons.csv"
+    pd.DataFrame([good_row()]).drop(columns=["boot_low", "boot_high"]).to_csv(old, index=False)
+    assert check.csv_problems(old, check.views_by_name()) == ["depth_comparisons.csv: no column boot_low, boot_high"]
+
+
+def test_nothing_committed_names_a_machine_path():
+    assert check.MACHINE_PATH.search("logs in " + "/" + "tmp/x/logs")
+    assert not check.MACHINE_PATH.search("logs/base/Net-1a2b3c4d/seed0")
+    assert check.machine_paths() == []
