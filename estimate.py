@@ -139,7 +139,7 @@ def estimate_seconds(tasks: list[dict], device: torch.device, jobs: int, threads
     parallel = jobs > 1 and len(tasks) > 1
     contention = CONTENTION if parallel and device.type == "cpu" else 1.0
     costs: dict[str, tuple[float, float]] = {}
-    durations, n_calibrated = [], 0
+    durations, n_calibrated, n_scaled = [], 0, 0
     before = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(threads)  # a one-thread run of a 2-job plan is slower than this process on every core
@@ -150,6 +150,7 @@ def estimate_seconds(tasks: list[dict], device: torch.device, jobs: int, threads
             if seconds is not None:
                 durations.append(seconds + RUN_S)
                 n_calibrated += 1
+                n_scaled += not any(_same(r["config"], c, MATCH_KEYS) for r in runs)
                 continue
             if not costs:
                 keep_freed_memory()  # as every run does: the allocator's behaviour is part of a step's time
@@ -162,6 +163,8 @@ def estimate_seconds(tasks: list[dict], device: torch.device, jobs: int, threads
     seconds = pack(durations, jobs, WORKER_START_S if jobs > 1 else FIRST_RUN_S)
     if n_calibrated == len(tasks):
         how = f"from {len(runs)} finished runs' wall times"
+        if n_scaled:  # another optimizer, epochs or subset of the same network: its time scaled by the work
+            how += f", {n_scaled} of the {len(tasks)} scaled from other settings of the network"
     elif n_calibrated:
         how = f"{n_calibrated} of {len(tasks)} runs from finished runs' wall times, the rest from timed steps"
     else:

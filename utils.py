@@ -278,6 +278,14 @@ def write_json(path: str | Path, data: Any) -> None:
         tmp.write_text(json.dumps(finite_or_none(data), indent=2, sort_keys=True) + "\n")
 
 
+def write_between(path: str | Path, mark: str, text: str) -> Path:
+    """Replace what lies between the two `mark` lines of a text file (README's generated tables), atomically."""
+    before, _, after = Path(path).read_text().split(mark)
+    with atomic_path(path) as tmp:
+        tmp.write_text(f"{before}{mark}\n{text}{mark}{after}")
+    return Path(path)
+
+
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
 

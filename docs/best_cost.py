@@ -20,7 +20,7 @@ from model import build_model, count_parameters  # noqa: E402
 from recipes import BEST_RECIPE  # noqa: E402
 from studies import best_recipe  # noqa: E402
 from train import make_optimizer, train_step  # noqa: E402
-from utils import atomic_path, cpu_flags, cpu_model  # noqa: E402
+from utils import cpu_flags, cpu_model, write_between  # noqa: E402
 
 MARK = "<!-- best_cost -->"
 CANDIDATES = {
@@ -68,9 +68,7 @@ def main() -> None:
     print(table)
     if "--write" in sys.argv[1:]:
         path = ROOT / "docs" / "best.md"
-        before, _, after = path.read_text().split(MARK)
-        with atomic_path(path) as tmp:
-            tmp.write_text(f"{before}{MARK}\n{table}\n{MARK}{after}")
+        write_between(path, MARK, table + "\n")
         print(f"wrote {path.relative_to(ROOT)}")
 
 

@@ -50,6 +50,13 @@ def test_the_calibrated_path_packs_the_median_wall_times_of_matching_runs(tmp_pa
     assert how == "from 4 finished runs' wall times"
 
 
+def test_the_plan_says_how_many_runs_were_scaled_from_other_settings(tmp_path, no_timing):
+    write_result(tmp_path, config("MLP", 0), 10.0)
+    plan = [config("MLP", 1), config("MLP", 0, epochs=4)]  # the second: another number of epochs, scaled
+    seconds, how = estimate.estimate_seconds(tasks(*plan), CPU, jobs=1, threads=1, logdir=tmp_path)
+    assert how == "from 1 finished runs' wall times, 1 of the 2 scaled from other settings of the network"
+
+
 def test_runs_of_other_training_settings_do_not_match(tmp_path, no_timing):
     """Another batch size is another per-image cost: neither matched nor scaled; timed instead."""
     write_result(tmp_path, config("MLP", batch_size=128), 5.0)

@@ -6,6 +6,7 @@
 #   bash docs/results/regenerate.sh LOGROOT          # train; LOGROOT/logs holds every run
 #   cd LOGROOT && python REPO/plot.py --logdir logs --resultdir REPO/docs/results --readme REPO/README.md
 #   python REPO/docs/results/check.py LOGROOT       # seeds, verdicts and columns; the files made again byte for byte
+#   python REPO/docs/results/command_times.py LOGROOT --write   # README's commands table from the runs' own times
 # The commands run in LOGROOT with --logdir logs, so that the manifests, and REPORT.md after them,
 # quote a relative folder and no machine path. PYTHON: the interpreter, on PATH or an absolute path.
 set -euo pipefail
