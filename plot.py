@@ -396,10 +396,9 @@ def main(argv: list[str] | None = None) -> int:
         written += draw(loaded[view.name], resultdir)
     written.append(write_report(logdir, loaded, resultdir))
     choices = write_choices(loaded, resultdir)
-    if choices:
-        written.append(choices)
-        if args.readme:
-            written.append(write_between(args.readme, README_MARK, choices.read_text()))
+    written += choices
+    if choices and args.readme:
+        written.append(write_between(args.readme, README_MARK, choices[0].read_text()))
     print(f"{PROG}: wrote {', '.join(str(p) for p in written)}")
     return 0
 

@@ -1,6 +1,7 @@
 """REPORT.md's words: per study a table, the verdicts in plain words, convergence and gradient findings."""
 from __future__ import annotations
 
+import json
 import math
 import re
 import statistics
@@ -465,61 +466,86 @@ def verdict_words(found: list[stats.Comparison]) -> str:
     return "; ".join(parts)
 
 
-def choices_footnote(cells: list[list[stats.Comparison]]) -> list[str]:
-    """The dagger's meaning under README's table, where a cell carries one."""
-    unconfirmed = [c for found in cells for c in found if t_only(c)]
-    if not unconfirmed:
+def choices_footnote(dagger_seeds: set[int]) -> list[str]:
+    """The dagger's meaning under README's table, where a cell carries one (the seed counts of those cells)."""
+    if not dagger_seeds:
         return []
-    seeds = sorted({len(c.seeds) for c in unconfirmed})
     return ["", f"{DAGGER} On the t-test's normal model alone: the exact sign-flip test across seeds did not confirm "
-            f"it (with n seeds its smallest p is 2/2^n, {', '.join(f'{2 / 2 ** n:.3g} at {n}' for n in seeds)}; "
+            f"it (with n seeds its smallest p is 2/2^n, {', '.join(f'{2 / 2 ** n:.3g} at {n}' for n in sorted(dagger_seeds))}; "
             f"REPORT.md gives the seeds each study would need). Sizes are simultaneous 95% intervals over each "
             f"study's comparisons; 'negligible': significant, yet inside the study's equivalence margin."]
 
 
-def choices_table(loaded: dict[str, dict], every_question: bool = False) -> list[str]:
+def choice_cells(loaded: dict[str, dict]) -> list[dict]:
+    """README's table's cells, one per study that answers a question and has comparisons: its study, dataset and
+    recipe, its verdicts in a few words, its references, and the seed counts of its dagger verdicts."""
+    return [{"study": d["study"], "dataset": d["view"].dataset, "recipe": d["view"].recipe,
+             "words": verdict_words(d["comparisons"]),
+             "reference": " / ".join(dict.fromkeys(c.reference for c in d["comparisons"])),
+             "dagger_seeds": sorted({len(c.seeds) for c in d["comparisons"] if t_only(c)})}
+            for d in loaded.values() if d.get("comparisons") and traits(d["study"]).question]
+
+
+def render_choices(cells: list[dict], every_question: bool = False) -> list[str]:
     """README's 'what each choice does': a row per study that answers a question, a column per dataset and
     recipe, each cell the study's verdicts in a few words, computed from the comparisons, never typed.
 
     `every_question` (README's table): every such study and every dataset and recipe, "not run" where no runs
-    are; else (REPORT.md's) only the studies, datasets and recipes the logs hold.
+    are; else (REPORT.md's) only the studies, datasets and recipes the cells hold.
     """
-    views = [d for d in loaded.values() if d.get("comparisons") and traits(d["study"]).question]
-    if not views:
+    if not cells:
         return []
     columns = sorted({(ds, r) for ds in DATASETS for r in RECIPES} if every_question
-                     else {(d["view"].dataset, d["view"].recipe) for d in views},
+                     else {(c["dataset"], c["recipe"]) for c in cells},
                      key=lambda c: (RECIPES.index(c[1]) if c[1] in RECIPES else len(RECIPES), list(DATASETS).index(c[0])))
     studies = ([s for s, kind in TRAITS.items() if kind.question] if every_question
-               else sorted({d["study"] for d in views}, key=list(TRAITS).index))
-    cells = {(d["study"], d["view"].dataset, d["view"].recipe): d["comparisons"] for d in views}
+               else sorted({c["study"] for c in cells}, key=list(TRAITS).index))
+    by_key = {(c["study"], c["dataset"], c["recipe"]): c for c in cells}
     lines = ["| choice (against) | " + " | ".join(f"{get_dataset(ds).title}, {recipe} recipe" for ds, recipe in columns)
              + " |", "|---|" + "---|" * len(columns)]
     for study in studies:
-        found = next((cells[k] for k in cells if k[0] == study), [])
-        refs = " / ".join(dict.fromkeys(c.reference for c in found)) or " / ".join(REFERENCES.get(study, ()))
-        row = [verdict_words(cells[(study, *column)]) if (study, *column) in cells else "not run" for column in columns]
+        found = next((c for c in cells if c["study"] == study), None)
+        refs = found["reference"] if found else " / ".join(REFERENCES.get(study, ()))
+        row = [by_key[(study, *column)]["words"] if (study, *column) in by_key else "not run" for column in columns]
         lines.append(f"| {traits(study).question} (`{study}`, against {refs}) | " + " | ".join(row) + " |")
-    return lines + choices_footnote(list(cells.values()))
+    return lines + choices_footnote({n for c in cells for n in c["dagger_seeds"]})
+
+
+def compose_choices(paths: list[Path]) -> list[str]:
+    """README's table from the CHOICES.json of several results folders (each made by plot.py from its own
+    logs); a cell that two of them fill is an error, as the table could show only one."""
+    cells, source = [], {}
+    for path in paths:
+        for cell in json.loads(path.read_text())["cells"]:
+            key = (cell["study"], cell["dataset"], cell["recipe"])
+            if key in source:
+                raise ValueError(f"{path} and {source[key]} both hold {cell['study']} on {cell['dataset']}, "
+                                 f"recipe {cell['recipe']}")
+            source[key] = path
+            cells.append(cell)
+    return render_choices(cells, every_question=True)
 
 
 def choices_section(loaded: dict[str, dict]) -> list[str]:
-    table_lines = choices_table(loaded)
+    table_lines = render_choices(choice_cells(loaded))
     if not table_lines:
         return []
     return ["## What each choice does", "", "Each cell: the verdicts of a study against its reference, paired by seed "
             "(details in its section below).", "", *table_lines, ""]
 
 
-def write_choices(loaded: dict[str, dict], resultdir: Path) -> Path | None:
-    """resultdir/CHOICES.md: the 'what each choice does' table alone, as README.md holds it."""
-    lines = choices_table(loaded, every_question=True)
-    if not lines:
-        return None
-    path = resultdir / "CHOICES.md"
-    with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-    return path
+def write_choices(loaded: dict[str, dict], resultdir: Path) -> list[Path]:
+    """resultdir/CHOICES.md, the 'what each choice does' table alone as README.md holds it, and CHOICES.json,
+    its cells, from which docs/results/table.py composes README's table out of several results folders."""
+    cells = choice_cells(loaded)
+    if not cells:
+        return []
+    paths = [resultdir / "CHOICES.md", resultdir / "CHOICES.json"]
+    for path, text in zip(paths, ["\n".join(render_choices(cells, every_question=True)) + "\n",
+                                  json.dumps({"cells": cells}, indent=1) + "\n"]):
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+    return paths
 
 
 def write_report(logdir: Path, loaded: dict[str, dict], resultdir: Path) -> Path:

@@ -1,4 +1,4 @@
-"""docs/results/command_times.py: README's commands table filled from finished runs' own times, blank without them."""
+"""docs/results/command_times.py: README's commands table filled from finished runs' own times, never a guess."""
 import importlib.util
 
 import run
@@ -33,11 +33,15 @@ def test_a_row_gets_its_run_count_and_a_time_only_where_every_run_has_a_finished
     assert command_times.main([str(logroot), "--write"]) == 0
     rows = readme.read_text().split(command_times.MARK)[1].strip().splitlines()[2:]
     cells = [[c.strip() for c in row.split("|")[1:-1]] for row in rows]
-    # MNIST: both runs finished, so the time is theirs; Fashion-MNIST: none, so blank (not a timed guess); "-" stays
+    # MNIST: both runs finished, so the time is theirs; Fashion-MNIST: none, so the cell keeps what it had (another
+    # part's time), or with --reset is blank (not a timed guess); "-" stays
     assert [c[2] for c in cells] == ["2", "2"]
     assert all(c[3].endswith(" s") or c[3].endswith(" min") for c in cells)
-    assert [c[4] for c in cells] == ["", "-"]
+    assert [c[4] for c in cells] == ["9 min", "-"]
     assert readme.read_text().endswith(f"{command_times.MARK}\n\nthe rest\n")
+    assert command_times.main([str(logroot), "--write", "--reset"]) == 0
+    rows = readme.read_text().split(command_times.MARK)[1].strip().splitlines()[2:]
+    assert [[c.strip() for c in row.split("|")[1:-1]][4] for row in rows] == ["", "-"]
 
 
 def test_a_readme_without_the_marks_or_a_bad_command_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):

@@ -3,7 +3,10 @@ import dataclasses
 
 import numpy as np
 
+import pytest
+
 import report
+from analysis import View
 from stats import compare, decide
 
 
@@ -12,6 +15,11 @@ def found(diffs: dict[str, list[float]], margin: float = 0.005):
     ref = {s: 0.98 for s in range(len(next(iter(diffs.values()))))}
     return decide([compare(name, "relu", {s: 0.98 + d for s, d in enumerate(ds)}, ref, margin)
                    for name, ds in diffs.items()])
+
+
+def loaded_view(study: str, dataset: str, comparisons: list, recipe: str = "quick") -> dict:
+    """What plot.py loads for one view, as far as README's table reads it."""
+    return {"study": study, "view": View(study, dataset, recipe), "comparisons": comparisons}
 
 
 def test_a_significant_difference_inside_the_margin_is_called_negligible_with_its_interval():
@@ -45,9 +53,12 @@ def test_the_dagger_marks_unconfirmed_verdicts_and_only_those():
     five = found({"sigmoid": list(-0.01 + 0.001 * np.sin(np.arange(5)))}, 0.005)[0]
     assert (ten.verdict, ten.confirmed, five.verdict, five.confirmed) == ("worse", True, "worse", False)
     assert not report.verdict_words([ten]).endswith("†") and report.verdict_words([five]).endswith("†")
-    assert report.choices_footnote([[ten]]) == []
-    [_, note] = report.choices_footnote([[ten], [five]])
-    assert note.startswith("† On the t-test's normal model alone") and "0.0625 at 5" in note
+    [cell_ten, cell_five] = report.choice_cells({"a": loaded_view("activation", "mnist", [ten]),
+                                                  "b": loaded_view("activation", "fashion-mnist", [five])})
+    assert (cell_ten["dagger_seeds"], cell_five["dagger_seeds"]) == ([], [5])
+    assert report.render_choices([cell_ten])[-1].startswith("| activation function")  # no footnote: nothing unconfirmed
+    note = report.render_choices([cell_ten, cell_five])[-1]
+    assert note.startswith("† On the t-test's normal model alone") and "0.0625 at 5" in note and "at 10" not in note
     assert "confirmed without the normal model" in report.signflip_text(ten)
     assert "**t-test only**" in report.signflip_text(five) and "confirm from 6 seeds" in report.signflip_text(five)
 
@@ -57,3 +68,28 @@ def test_rows_are_grouped_by_verdict_without_ranks():
     rows = [{"name": n, "mean": m} for n, m in (("b", 0.97), ("relu", 0.98), ("c", 0.981), ("a", 0.99))]
     assert [(row["name"], group) for row, group in report.grouped(rows, cs)] == [
         ("a", "better"), ("relu", "reference"), ("c", "equivalent"), ("b", "worse")]
+
+
+def test_readmes_table_composed_from_several_results_folders_is_the_one_of_their_logs_together(tmp_path):
+    cs = found({"sigmoid": [-0.011, -0.012, -0.010, -0.013, -0.011], "tanh": [0.004, -0.006, 0.002, -0.003, 0.001]})
+    optim = found({"sgd": [-0.02, -0.021, -0.019, -0.022, -0.02]})
+    optim = [dataclasses.replace(c, reference="adam") for c in optim]
+    mnist = {"activation": loaded_view("activation", "mnist", cs), "optim": loaded_view("optim", "mnist", optim)}
+    fashion = {"activation-fashion-mnist-full": loaded_view("activation", "fashion-mnist", cs, "full")}
+    folders = []
+    for name, loaded in (("mnist-quick", mnist), ("fashion-mnist-full", fashion)):
+        folder = tmp_path / name
+        folder.mkdir()
+        assert report.write_choices(loaded, folder) == [folder / "CHOICES.md", folder / "CHOICES.json"]
+        folders.append(folder)
+    together = report.render_choices(report.choice_cells({**mnist, **fashion}), every_question=True)
+    assert report.compose_choices([f / "CHOICES.json" for f in folders]) == together
+    # one folder alone gives its own CHOICES.md, "not run" wherever the other one's cells are
+    assert "\n".join(report.compose_choices([folders[0] / "CHOICES.json"])) + "\n" == (
+        folders[0] / "CHOICES.md").read_text()
+    activation = next(line for line in together if line.startswith("| activation function"))
+    assert activation.split(" | ")[1:] == [report.verdict_words(cs), "not run", "not run", report.verdict_words(cs) + " |"]
+    assert "| optimizer (`optim`, against adam) | sgd worse by" in "\n".join(together)
+    with pytest.raises(ValueError, match="both hold activation on mnist, recipe quick"):
+        report.compose_choices([folders[0] / "CHOICES.json", folders[0] / "CHOICES.json"])
+    assert report.write_choices({"speed": loaded_view("speed", "mnist", cs)}, tmp_path) == []  # no question: no table

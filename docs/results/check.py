@@ -1,9 +1,13 @@
 """Checks the committed reference results against what issue 34 promises of them.
 
-    python docs/results/check.py            # docs/results/*_comparisons.csv: seeds, verdicts, columns; no machine path
-    python docs/results/check.py LOGROOT    # and plot.py remakes docs/results and README's table byte for byte
-                                            # from LOGROOT/logs (minutes: it reads every run)
-    python docs/results/check.py --results docs/results/best LOGROOT   # a folder made apart (no README table)
+    python docs/results/check.py     # every folder's comparisons CSVs: seeds, verdicts, columns; README's
+                                     # table is table.py's composition of the parts; no machine path
+    python docs/results/check.py --results docs/results/mnist-quick LOGROOT
+                                     # and plot.py remakes that folder byte for byte from LOGROOT/logs
+                                     # (minutes: it reads every run)
+
+docs/results/older/ is left out: the archive of older code's results (5 seeds, no sign-flip or bootstrap
+columns), kept for the cells no part fills yet.
 
 Prints one line per problem and exits 1 if there is any, else prints what it checked and exits 0.
 """
@@ -13,7 +17,6 @@ import argparse
 import filecmp
 import math
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,14 +25,16 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 from analysis import COMPARISON_COLUMNS, View  # noqa: E402
 from dataloader import DATASETS  # noqa: E402
 from recipes import RECIPES  # noqa: E402
 from stats import VERDICTS  # noqa: E402
 from studies import OPTIM_STUDIES, RUN_STUDIES  # noqa: E402
+from table import README, README_MARK, table  # noqa: E402
 
 RESULTS = ROOT / "docs" / "results"
+ARCHIVE = RESULTS / "older"
 # Seeds per study and recipe, in docs/results/regenerate.sh's priority order; a study under the quick
 # recipe not named here has 10.
 SEEDS = {("precision", "full"): 5, ("base", "full"): 10, ("lecun98", "full"): 5, ("regularization", "full"): 5,
@@ -87,46 +92,58 @@ def machine_paths() -> list[str]:
     return [f"machine path: {line[:160]}" for line in found.splitlines()]
 
 
+def readme_problems() -> list[str]:
+    """README's table against table.py's composition of the parts."""
+    try:
+        composed = table()
+    except ValueError as e:
+        return [f"parts: {e}"]
+    parts = README.read_text().split(README_MARK)
+    if len(parts) != 3 or parts[1].lstrip("\n") != composed:
+        return ["README.md: its results table is not table.py's (python docs/results/table.py --write)"]
+    return []
+
+
 def regeneration_problems(logroot: Path, results: Path) -> list[str]:
-    """Files that plot.py, run on LOGROOT/logs, writes otherwise than `results` holds (and README.md, for docs/results)."""
-    with_readme = results == RESULTS
+    """Files that plot.py, run on LOGROOT/logs, writes otherwise than `results` holds."""
     with tempfile.TemporaryDirectory() as tmp:
-        out, readme = Path(tmp) / "results", Path(tmp) / "README.md"
-        shutil.copy(ROOT / "README.md", readme)
-        command = [sys.executable, str(ROOT / "plot.py"), "--logdir", "logs", "--resultdir", str(out)]
-        done = subprocess.run(command + ["--readme", str(readme)] * with_readme, cwd=logroot,
-                              capture_output=True, text=True)
+        out = Path(tmp) / "results"
+        done = subprocess.run([sys.executable, str(ROOT / "plot.py"), "--logdir", "logs", "--resultdir", str(out)],
+                              cwd=logroot, capture_output=True, text=True)
         if done.returncode:
             return [f"plot.py failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}"]
         made = {p.name for p in out.iterdir() if not p.name.endswith("_scalars.csv")}
-        committed = {p.name for p in results.iterdir() if p.is_file() and p.suffix in (".csv", ".png", ".md")
+        committed = {p.name for p in results.iterdir() if p.is_file() and p.suffix in (".csv", ".png", ".md", ".json")
                      and not p.name.endswith("_scalars.csv")}
         problems = [f"{name}: committed, not made from the logs" for name in sorted(committed - made)]
         problems += [f"{name}: made from the logs, not committed" for name in sorted(made - committed)]
         problems += [f"{name}: differs from the one plot.py makes" for name in sorted(made & committed)
                      if not filecmp.cmp(out / name, results / name, shallow=False)]
-        if with_readme and not filecmp.cmp(readme, ROOT / "README.md", shallow=False):
-            problems.append("README.md: its results table differs from the one plot.py makes")
     return problems
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="docs/results/check.py", description=__doc__.splitlines()[0])
-    parser.add_argument("logroot", nargs="?", type=Path, help="the folder whose logs/ made the results")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="the results folder (default docs/results)")
+    parser.add_argument("logroot", nargs="?", type=Path, help="the folder whose logs/ made the --results folder")
+    parser.add_argument("--results", type=Path, help="the one folder to check (default: every folder of docs/results "
+                                                     "but older/); with LOGROOT, the folder its logs made")
     args = parser.parse_args(argv)
     if args.logroot and not (args.logroot / "logs").is_dir():
         parser.error(f"{args.logroot} has no logs/ folder")
-    results = args.results.resolve()
+    if args.logroot and not args.results:
+        parser.error("LOGROOT needs --results: the folder of docs/results its logs made")
+    folders = [args.results.resolve()] if args.results else sorted(
+        d for d in RESULTS.iterdir() if d.is_dir() and d != ARCHIVE and not d.name.startswith("_"))
     views = views_by_name()
-    csvs = sorted(results.glob("*_comparisons.csv"))
-    problems = [p for path in csvs for p in csv_problems(path, views)] + machine_paths()
+    csvs = sorted(path for folder in folders for path in folder.glob("*_comparisons.csv"))
+    problems = [p for path in csvs for p in csv_problems(path, views)] + machine_paths() + readme_problems()
     if args.logroot:
-        problems += regeneration_problems(args.logroot.resolve(), results)
+        problems += regeneration_problems(args.logroot.resolve(), folders[0])
     for line in problems:
         print(line)
     if not problems:
-        print(f"ok: {len(csvs)} comparisons CSVs" + (", made again byte for byte" if args.logroot else ""))
+        print(f"ok: {len(csvs)} comparisons CSVs in {', '.join(f.name for f in folders)}; README's table is the parts'"
+              + (f"; {folders[0].name} made again byte for byte" if args.logroot else ""))
     return 1 if problems else 0
 
 

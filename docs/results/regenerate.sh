@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# The commands that made the reference results in docs/results/, in order of priority; each resumes
-# where it stopped (finished runs of the same config and code are reused), so rerun this script until it
-# ends. Wall times go to LOGROOT/times.tsv with the 1-minute load average before and after each command.
+# The commands that make the reference results in docs/results/, as parts: each part is one folder of
+# docs/results, trained into a LOGROOT of its own and small enough for one working session on 2 cores
+# (files outside the clone do not outlive a session on the project's VMs). A part resumes where it stopped
+# (finished runs of the same config and code are reused), so rerun it until it ends. Wall times go to
+# LOGROOT/times.tsv with the 1-minute load average before and after each command.
 #
-#   bash docs/results/regenerate.sh LOGROOT          # train; LOGROOT/logs holds every run
-#   cd LOGROOT && python REPO/plot.py --logdir logs --resultdir REPO/docs/results --readme REPO/README.md
-#   python REPO/docs/results/check.py LOGROOT       # seeds, verdicts and columns; the files made again byte for byte
+#   bash docs/results/regenerate.sh LOGROOT PART     # train; LOGROOT/logs holds the part's runs
+#   cd LOGROOT && python REPO/plot.py --logdir logs --resultdir REPO/docs/results/PART  # then rm its *_scalars.csv
+#   python REPO/docs/results/table.py --write        # README's table from every part's CHOICES.json
+#   python REPO/docs/results/check.py --results REPO/docs/results/PART LOGROOT   # seeds, verdicts, columns;
+#                                                    # the folder made again byte for byte
 #   python REPO/docs/results/command_times.py LOGROOT --write   # README's commands table from the runs' own times
 # The commands run in LOGROOT with --logdir logs, so that the manifests, and REPORT.md after them,
 # quote a relative folder and no machine path. PYTHON: the interpreter, on PATH or an absolute path.
+# PART, in issue 34's priority order (minutes: `--dry-run`, or the times of earlier code in README):
+#   1. mnist-quick (about 127), fashion-mnist-quick (131), optim-quick (58)
+#   2. precision (about 140)
+#   3. base-full-mnist (about 140), base-full-fashion-mnist (about 140), lecun98 (15)
+#   4. regularization-mnist, regularization-fashion-mnist (about 75 each), best (about 145)
+#   5. activation-full-mnist (about 75), optim-full-mnist (about 85), and their fashion-mnist parts
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-root=${1:?usage: bash docs/results/regenerate.sh LOGROOT}
+root=${1:?usage: bash docs/results/regenerate.sh LOGROOT PART}
+part=${2:?usage: bash docs/results/regenerate.sh LOGROOT PART (the parts are listed at the top of this script)}
 py=${PYTHON:-python}
-mkdir -p "$root/logs"
-cd "$root"
 step() {
   local start load
   start=$(date +%s)
@@ -26,30 +35,26 @@ step() {
   printf '%s %s\t%s s\tload %s -> %s\n' "$script" "$*" "$(( $(date +%s) - start ))" "$load" \
     "$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")" >> times.tsv
 }
-# 1. Every quick-recipe study and the optimizer study, 10 seeds, MNIST then Fashion-MNIST
-step run.py --study all --seeds 10
-step compare_optim.py --seeds 10
-step run.py --dataset fashion-mnist --study all --seeds 10
-step compare_optim.py --dataset fashion-mnist --seeds 10
-# 2. The precision study (10 seeds quick, its default; 5 full)
-step run.py --study precision
-step run.py --study precision --dataset fashion-mnist
-step run.py --study precision --recipe full --seeds 5
-# 3. The base study trained to convergence, both datasets, 10 seeds; LeCun et al. 1998's networks (MNIST)
-step run.py --recipe full --seeds 10
-step run.py --dataset fashion-mnist --recipe full --seeds 10
-step run.py --study lecun98
-# 4. Beyond the assignment: regularization (full recipe) and the best recipe, both datasets, 5 seeds
-step run.py --study regularization
-step run.py --study regularization --dataset fashion-mnist
-step run.py --study best
-step run.py --study best --dataset fashion-mnist
-# 5. Activations and optimizers trained to convergence, MNIST, then Fashion-MNIST if time allows
-step run.py --study activation --recipe full
-step compare_optim.py --recipe full
-step run.py --dataset fashion-mnist --study activation --recipe full
-step compare_optim.py --dataset fashion-mnist --recipe full
-# docs/results/precision/ (issue 32, code 4e88ee07) and docs/results/best/ (issue 33, code 74fbfa7c) were made
-# apart, each in a LOGROOT of its own, by step 2's commands and step 4's `--study best` ones, then
-#   cd LOGROOT && python REPO/plot.py --logdir logs --resultdir REPO/docs/results/<precision or best>
-# with the *_scalars.csv files removed (tens of MB of curves; the logs hold them).
+fashion=(--dataset fashion-mnist)
+case $part in
+  mnist-quick) run() { step run.py --study all --seeds 10; } ;;
+  fashion-mnist-quick) run() { step run.py "${fashion[@]}" --study all --seeds 10; } ;;
+  optim-quick) run() { step compare_optim.py --seeds 10; step compare_optim.py "${fashion[@]}" --seeds 10; } ;;
+  precision) run() {  # 10 seeds quick (the study's default), 5 full
+    step run.py --study precision; step run.py --study precision "${fashion[@]}"
+    step run.py --study precision --recipe full --seeds 5; } ;;
+  base-full-mnist) run() { step run.py --recipe full --seeds 10; } ;;
+  base-full-fashion-mnist) run() { step run.py "${fashion[@]}" --recipe full --seeds 10; } ;;
+  lecun98) run() { step run.py --study lecun98; } ;;
+  regularization-mnist) run() { step run.py --study regularization; } ;;
+  regularization-fashion-mnist) run() { step run.py --study regularization "${fashion[@]}"; } ;;
+  best) run() { step run.py --study best; step run.py --study best "${fashion[@]}"; } ;;
+  activation-full-mnist) run() { step run.py --study activation --recipe full; } ;;
+  optim-full-mnist) run() { step compare_optim.py --recipe full; } ;;
+  activation-full-fashion-mnist) run() { step run.py "${fashion[@]}" --study activation --recipe full; } ;;
+  optim-full-fashion-mnist) run() { step compare_optim.py "${fashion[@]}" --recipe full; } ;;
+  *) echo "regenerate.sh: unknown part '$part' (the parts are listed at the top of this script)" >&2; exit 2 ;;
+esac
+mkdir -p "$root/logs"
+cd "$root"
+run
