@@ -57,3 +57,16 @@ def test_nothing_committed_names_a_machine_path():
     assert check.MACHINE_PATH.search("logs in " + "/" + "tmp/x/logs")
     assert not check.MACHINE_PATH.search("logs/base/Net-1a2b3c4d/seed0")
     assert check.machine_paths() == []
+
+
+def test_a_folder_of_runs_of_other_code_or_of_several_versions_is_named(tmp_path):
+    from runstore import code_digest
+    today = code_digest()[:8]
+    assert check.code_problems(tmp_path) == [f"{tmp_path.name}: no REPORT.md"]
+    report = tmp_path / "REPORT.md"
+    report.write_text(f"## base\n\nCode digest of every run: `{today}`.\n\n## width\n\nCode digest of every run: `{today}`.\n")
+    assert check.code_problems(tmp_path) == []
+    report.write_text(report.read_text() + "## depth\n\nCode digest of every run: `03116cf7`.\n")
+    assert check.code_problems(tmp_path) == [f"{tmp_path.name}: runs of code 03116cf7, today's is {today}"]
+    report.write_text(f"Runs of 2 code versions, labelled by code digest where a config repeats: `{today}` (5 runs).\n")
+    assert check.code_problems(tmp_path) == [f"{tmp_path.name}: a study with runs of several code versions"]

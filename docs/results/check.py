@@ -1,7 +1,8 @@
 """Checks the committed reference results against what issue 34 promises of them.
 
-    python docs/results/check.py     # every folder's comparisons CSVs: seeds, verdicts, columns; README's
-                                     # table is table.py's composition of the parts; no machine path
+    python docs/results/check.py     # every folder's comparisons CSVs: seeds, verdicts, columns; its runs all of
+                                     # today's code; README's table is table.py's composition of the parts;
+                                     # no machine path
     python docs/results/check.py --results docs/results/mnist-quick LOGROOT
                                      # and plot.py remakes that folder byte for byte from LOGROOT/logs
                                      # (minutes: it reads every run)
@@ -29,6 +30,7 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 from analysis import COMPARISON_COLUMNS, View  # noqa: E402
 from dataloader import DATASETS  # noqa: E402
 from recipes import RECIPES  # noqa: E402
+from runstore import code_digest  # noqa: E402
 from stats import VERDICTS  # noqa: E402
 from studies import OPTIM_STUDIES, RUN_STUDIES  # noqa: E402
 from table import README, README_MARK, table  # noqa: E402
@@ -92,6 +94,18 @@ def machine_paths() -> list[str]:
     return [f"machine path: {line[:160]}" for line in found.splitlines()]
 
 
+def code_problems(folder: Path) -> list[str]:
+    """A folder whose REPORT.md has runs of code other than today's (runstore.code_digest), or of several versions."""
+    report = folder / "REPORT.md"
+    if not report.exists():
+        return [f"{folder.name}: no REPORT.md"]
+    text, today = report.read_text(), code_digest()[:8]
+    older = sorted(set(re.findall(r"Code digest of every run: `(\w+)`", text)) - {today})
+    mixed = "code versions, labelled by code digest" in text
+    return ([f"{folder.name}: runs of code {', '.join(older)}, today's is {today}"] * bool(older)
+            + [f"{folder.name}: a study with runs of several code versions"] * mixed)
+
+
 def readme_problems() -> list[str]:
     """README's table against table.py's composition of the parts."""
     try:
@@ -136,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         d for d in RESULTS.iterdir() if d.is_dir() and d != ARCHIVE and not d.name.startswith("_"))
     views = views_by_name()
     csvs = sorted(path for folder in folders for path in folder.glob("*_comparisons.csv"))
-    problems = [p for path in csvs for p in csv_problems(path, views)] + machine_paths() + readme_problems()
+    problems = [p for path in csvs for p in csv_problems(path, views)]
+    problems += [p for folder in folders for p in code_problems(folder)] + machine_paths() + readme_problems()
     if args.logroot:
         problems += regeneration_problems(args.logroot.resolve(), folders[0])
     for line in problems:

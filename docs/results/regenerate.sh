@@ -11,6 +11,8 @@
 #   python REPO/docs/results/check.py --results REPO/docs/results/PART LOGROOT   # seeds, verdicts, columns;
 #                                                    # the folder made again byte for byte
 #   python REPO/docs/results/command_times.py LOGROOT --write   # README's commands table from the runs' own times
+# Train from a frozen copy of the code, `git worktree add --detach LOGROOT/code` (then REPO is LOGROOT/code), so
+# that edits made meanwhile do not reach the runs and each run records its commit.
 # The commands run in LOGROOT with --logdir logs, so that the manifests, and REPORT.md after them,
 # quote a relative folder and no machine path. PYTHON: the interpreter, on PATH or an absolute path.
 # PART, in issue 34's priority order (minutes: `--dry-run`, or the times of earlier code in README):
