@@ -65,7 +65,7 @@ def filled_row(line: str, logroot: Path, reset: bool = False) -> str:
         runs, minutes = estimate(args + dataset, logroot)
         counts.append(runs)
         if minutes or reset:
-            cells[column] = f" {minutes or ''} "
+            cells[column] = f" {minutes} " if minutes else " "
     if counts:  # the same on either dataset but for a study whose configs depend on it
         cells[RUNS_COLUMN] = f" {counts[0]} "
     return "|".join(cells)
