@@ -15,12 +15,13 @@
 # that edits made meanwhile do not reach the runs and each run records its commit.
 # The commands run in LOGROOT with --logdir logs, so that the manifests, and REPORT.md after them,
 # quote a relative folder and no machine path. PYTHON: the interpreter, on PATH or an absolute path.
-# PART, in issue 34's priority order (minutes: `--dry-run`, or the times of earlier code in README):
-#   1. mnist-quick (about 127), fashion-mnist-quick (131), optim-quick (58)
-#   2. precision (about 140)
-#   3. base-full-mnist (about 140), base-full-fashion-mnist (about 140), lecun98 (15)
-#   4. regularization-mnist, regularization-fashion-mnist (about 75 each), best (about 145)
-#   5. activation-full-mnist (about 75), optim-full-mnist (about 85), and their fashion-mnist parts
+# PART, in issue 34's priority order (minutes by `--dry-run` on the 2-core AMD EPYC VM from nothing finished;
+# mnist-quick took 111):
+#   1. mnist-quick (127), optim-quick-mnist (23), fashion-mnist-quick (101), optim-quick-fashion-mnist (23)
+#   2. precision (111)
+#   3. base-full-mnist (70), base-full-fashion-mnist (68), lecun98 (7)
+#   4. regularization-mnist (66), regularization-fashion-mnist (70), best (110)
+#   5. activation-full-mnist (103), optim-full-mnist (67), and their fashion-mnist parts
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 root=${1:?usage: bash docs/results/regenerate.sh LOGROOT PART}
@@ -41,7 +42,8 @@ fashion=(--dataset fashion-mnist)
 case $part in
   mnist-quick) run() { step run.py --study all --seeds 10; } ;;
   fashion-mnist-quick) run() { step run.py "${fashion[@]}" --study all --seeds 10; } ;;
-  optim-quick) run() { step compare_optim.py --seeds 10; step compare_optim.py "${fashion[@]}" --seeds 10; } ;;
+  optim-quick-mnist) run() { step compare_optim.py --seeds 10; } ;;
+  optim-quick-fashion-mnist) run() { step compare_optim.py "${fashion[@]}" --seeds 10; } ;;
   precision) run() {  # 10 seeds quick (the study's default), 5 full
     step run.py --study precision; step run.py --study precision "${fashion[@]}"
     step run.py --study precision --recipe full --seeds 5; } ;;
