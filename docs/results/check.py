@@ -33,9 +33,8 @@ from recipes import RECIPES  # noqa: E402
 from runstore import code_digest  # noqa: E402
 from stats import VERDICTS  # noqa: E402
 from studies import OPTIM_STUDIES, RUN_STUDIES  # noqa: E402
-from table import README, README_MARK, table  # noqa: E402
+from table import README, README_MARK, RESULTS, table  # noqa: E402
 
-RESULTS = ROOT / "docs" / "results"
 ARCHIVE = RESULTS / "older"
 # Seeds per study and recipe, in docs/results/regenerate.sh's priority order; a study under the quick
 # recipe not named here has 10.
