@@ -1,4 +1,5 @@
 import importlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -16,6 +17,14 @@ torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+
+def results_script(stem: str, name: str):
+    """docs/results/<stem>.py imported as module `name` (that folder is no package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / "results" / f"{stem}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def pytest_configure(config):

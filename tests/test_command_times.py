@@ -1,12 +1,8 @@
 """docs/results/command_times.py: README's commands table filled from finished runs' own times, never a guess."""
-import importlib.util
-
 import run
-from conftest import ROOT
+from conftest import results_script
 
-spec = importlib.util.spec_from_file_location("command_times", ROOT / "docs" / "results" / "command_times.py")
-command_times = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(command_times)
+command_times = results_script("command_times", "command_times")
 
 COMMAND = "python run.py --model MLP --epochs 1 --seeds 2 --subset 1000 --jobs 1"
 HEADER = "| command | what it compares | runs | MNIST | Fashion-MNIST |\n|---|---|---:|---:|---:|\n"

@@ -1,12 +1,8 @@
 """README's 'what each choice does' table is docs/results/table.py's composition of the parts, byte for byte."""
-import importlib.util
-
-from conftest import ROOT
+from conftest import ROOT, results_script
 from plot import README_MARK
 
-spec = importlib.util.spec_from_file_location("results_table", ROOT / "docs" / "results" / "table.py")
-table = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(table)
+table = results_script("table", "results_table")
 
 
 def test_the_readme_table_is_the_generated_one():

@@ -1,15 +1,11 @@
 """docs/results/check.py: what it finds wrong in a comparisons CSV, and that nothing committed names a machine path."""
-import importlib.util
-
 import pandas as pd
 import pytest
 
 from analysis import COMPARISON_COLUMNS
-from conftest import ROOT
+from conftest import results_script
 
-spec = importlib.util.spec_from_file_location("results_check", ROOT / "docs" / "results" / "check.py")
-check = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(check)
+check = results_script("check", "results_check")
 
 
 def good_row(**changes) -> dict:
