@@ -66,3 +66,30 @@ def test_a_folder_of_runs_of_other_code_or_of_several_versions_is_named(tmp_path
     assert check.code_problems(tmp_path) == [f"{tmp_path.name}: runs of code 03116cf7, today's is {today}"]
     report.write_text(f"Runs of 2 code versions, labelled by code digest where a config repeats: `{today}` (5 runs).\n")
     assert check.code_problems(tmp_path) == [f"{tmp_path.name}: a study with runs of several code versions"]
+
+
+precision_table = results_script("precision_table", "results_precision_table")
+
+
+def test_the_precision_table_words_each_network_per_dataset_and_recipe(tmp_path):
+    def row(network: str, **changes) -> dict:
+        return good_row(study="precision", config=f"{network}-bf16", reference=f"{network}-fp32", margin=0.002,
+                        **changes)
+    pd.DataFrame([row("Net", verdict="equivalent", confirmed=None, mean_diff=-0.0003, sim_low=-0.0014,
+                      sim_high=0.0009),
+                  row("MLP", verdict="inconclusive", confirmed=None, mean_diff=-0.0011, sim_low=-0.0036,
+                      sim_high=0.0014)], columns=COMPARISON_COLUMNS).to_csv(tmp_path / "precision_comparisons.csv")
+    pd.DataFrame([row("LeNet", seeds=5, verdict="better", confirmed=False, within_margin=True, mean_diff=0.0007,
+                      sim_low=0.0, sim_high=0.0013)],
+                 columns=COMPARISON_COLUMNS).to_csv(tmp_path / "precision-full_comparisons.csv")
+    lines = precision_table.table(tmp_path).splitlines()
+    assert lines[0] == "| network | MNIST, quick, 10 seeds | MNIST, full, 5 seeds |"
+    assert lines[2] == "| Net | equivalent within ±0.2 pp (-0.03 pp) | not run |"
+    assert lines[3] == "| LeNet | not run | better (sign only; at most 0.13 pp), negligible within ±0.2 pp† (+0.07 pp) |"
+    assert lines[6] == "| MLP | inconclusive, within ±0.36 pp (-0.11 pp) | not run |"
+    assert lines[8].startswith("† On the t-test's normal model alone") and "0.0625 at 5" in lines[8]
+    assert precision_table.table(tmp_path / "none") == ""
+
+
+def test_performance_md_holds_the_committed_precision_table():
+    assert check.precision_problems() == []

@@ -2,7 +2,7 @@
 
     python docs/results/check.py     # every folder's comparisons CSVs: seeds, verdicts, columns; its runs all of
                                      # today's code; README's table is table.py's composition of the parts;
-                                     # no machine path
+                                     # performance.md's precision table is precision_table.py's; no machine path
     python docs/results/check.py --results docs/results/mnist-quick LOGROOT
                                      # and plot.py remakes that folder byte for byte from LOGROOT/logs
                                      # (minutes: it reads every run)
@@ -34,6 +34,7 @@ from runstore import code_digest  # noqa: E402
 from stats import VERDICTS  # noqa: E402
 from studies import OPTIM_STUDIES, RUN_STUDIES  # noqa: E402
 from table import README, README_MARK, RESULTS, table  # noqa: E402
+import precision_table  # noqa: E402
 
 ARCHIVE = RESULTS / "older"
 # Seeds per study and recipe, in docs/results/regenerate.sh's priority order; a study under the quick
@@ -117,6 +118,15 @@ def readme_problems() -> list[str]:
     return []
 
 
+def precision_problems() -> list[str]:
+    """docs/performance.md's precision table against precision_table.py's, from docs/results/precision."""
+    parts = precision_table.PERFORMANCE.read_text().split(precision_table.MARK)
+    if len(parts) != 3 or parts[1].lstrip("\n") != precision_table.table():
+        return ["docs/performance.md: its precision table is not precision_table.py's "
+                "(python docs/results/precision_table.py --write)"]
+    return []
+
+
 def regeneration_problems(logroot: Path, results: Path) -> list[str]:
     """Files that plot.py, run on LOGROOT/logs, writes otherwise than `results` holds."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -151,12 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     csvs = sorted(path for folder in folders for path in folder.glob("*_comparisons.csv"))
     problems = [p for path in csvs for p in csv_problems(path, views)]
     problems += [p for folder in folders for p in code_problems(folder)] + machine_paths() + readme_problems()
+    problems += precision_problems()
     if args.logroot:
         problems += regeneration_problems(args.logroot.resolve(), folders[0])
     for line in problems:
         print(line)
     if not problems:
-        print(f"ok: {len(csvs)} comparisons CSVs in {', '.join(f.name for f in folders)}; README's table is the parts'"
+        print(f"ok: {len(csvs)} comparisons CSVs in {', '.join(f.name for f in folders)}; README's table is the parts'; "
+              "performance.md's precision table is the precision folder's"
               + (f"; {folders[0].name} made again byte for byte" if args.logroot else ""))
     return 1 if problems else 0
 
