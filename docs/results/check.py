@@ -106,22 +106,26 @@ def code_problems(folder: Path) -> list[str]:
             + [f"{folder.name}: a study with runs of several code versions"] * mixed)
 
 
+def holds(path: Path, mark: str, text: str) -> bool:
+    """Whether `path` holds exactly `text` between its two `mark` lines (as utils.write_between puts it)."""
+    parts = path.read_text().split(mark)
+    return len(parts) == 3 and parts[1].lstrip("\n") == text
+
+
 def readme_problems() -> list[str]:
     """README's table against table.py's composition of the parts."""
     try:
         composed = table()
     except ValueError as e:
         return [f"parts: {e}"]
-    parts = README.read_text().split(README_MARK)
-    if len(parts) != 3 or parts[1].lstrip("\n") != composed:
+    if not holds(README, README_MARK, composed):
         return ["README.md: its results table is not table.py's (python docs/results/table.py --write)"]
     return []
 
 
 def precision_problems() -> list[str]:
     """docs/performance.md's precision table against precision_table.py's, from docs/results/precision."""
-    parts = precision_table.PERFORMANCE.read_text().split(precision_table.MARK)
-    if len(parts) != 3 or parts[1].lstrip("\n") != precision_table.table():
+    if not holds(precision_table.PERFORMANCE, precision_table.MARK, precision_table.table()):
         return ["docs/performance.md: its precision table is not precision_table.py's "
                 "(python docs/results/precision_table.py --write)"]
     return []

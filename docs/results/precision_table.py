@@ -49,17 +49,16 @@ def cell(c: Comparison) -> str:
 def table(folder: Path = FOLDER) -> str:
     """The table as docs/performance.md holds it between its marks ('' where the folder has no CSV)."""
     views = [View("precision", d, r) for r in RECIPES for d in DATASETS]
-    columns = [(v, pd.read_csv(folder / f"{v.name}_comparisons.csv").to_dict("records")) for v in views
-               if (folder / f"{v.name}_comparisons.csv").exists()]
+    columns = [(v, [comparison(r) for r in pd.read_csv(folder / f"{v.name}_comparisons.csv").to_dict("records")])
+               for v in views if (folder / f"{v.name}_comparisons.csv").exists()]
     if not columns:
         return ""
-    header = [f"{get_dataset(v.dataset).title}, {v.recipe}, {rows[0]['seeds']} seeds" for v, rows in columns]
+    header = [f"{get_dataset(v.dataset).title}, {v.recipe}, {len(found[0].seeds)} seeds" for v, found in columns]
     lines = ["| network | " + " | ".join(header) + " |", "|---|" + "---|" * len(columns)]
     for network in BASE_NETWORKS:
-        cells = [next((cell(comparison(r)) for r in rows if r["reference"] == f"{network}-fp32"), "not run")
-                 for _, rows in columns]
+        cells = [next((cell(c) for c in found if c.reference == f"{network}-fp32"), "not run") for _, found in columns]
         lines.append(f"| {network} | " + " | ".join(cells) + " |")
-    daggers = {int(r["seeds"]) for _, rows in columns for r in rows if t_only(comparison(r))}
+    daggers = {len(c.seeds) for _, found in columns for c in found if t_only(c)}
     return "\n".join(lines + choices_footnote(daggers)) + "\n"
 
 
