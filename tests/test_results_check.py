@@ -55,6 +55,13 @@ def test_nothing_committed_names_a_machine_path():
     assert check.machine_paths() == []
 
 
+def test_a_part_whose_cells_readme_shows_is_linked_from_it():
+    names = [path.parent.name for path in check.parts()]
+    assert "mnist-quick" in names
+    assert check.unlinked_parts("") == names
+    assert check.unlinked_parts(check.README.read_text()) == []
+
+
 def test_a_folder_of_runs_of_other_code_or_of_several_versions_is_named(tmp_path):
     from runstore import code_digest
     today = code_digest()[:8]

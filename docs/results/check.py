@@ -1,8 +1,9 @@
 """Checks the committed reference results against what issue 34 promises of them.
 
     python docs/results/check.py     # every folder's comparisons CSVs: seeds, verdicts, columns; its runs all of
-                                     # today's code; README's table is table.py's composition of the parts;
-                                     # performance.md's precision table is precision_table.py's; no machine path
+                                     # today's code; README's table is table.py's composition of the parts,
+                                     # and README links each part's REPORT.md; performance.md's precision
+                                     # table is precision_table.py's; no machine path
     python docs/results/check.py --results docs/results/mnist-quick LOGROOT
                                      # and plot.py remakes that folder byte for byte from LOGROOT/logs
                                      # (minutes: it reads every run)
@@ -33,7 +34,7 @@ from recipes import RECIPES  # noqa: E402
 from runstore import code_digest  # noqa: E402
 from stats import VERDICTS  # noqa: E402
 from studies import OPTIM_STUDIES, RUN_STUDIES  # noqa: E402
-from table import README, README_MARK, RESULTS, table  # noqa: E402
+from table import README, README_MARK, RESULTS, parts, table  # noqa: E402
 import precision_table  # noqa: E402
 
 ARCHIVE = RESULTS / "older"
@@ -112,15 +113,24 @@ def holds(path: Path, mark: str, text: str) -> bool:
     return len(parts) == 3 and parts[1].lstrip("\n") == text
 
 
+def unlinked_parts(readme: str) -> list[str]:
+    """The parts whose cells README's table shows but whose REPORT.md README does not link: the reader's way
+    from a cell to the runs and the report that made it."""
+    return [path.parent.name for path in parts()
+            if f"(docs/results/{path.parent.name}/REPORT.md)" not in readme]
+
+
 def readme_problems() -> list[str]:
-    """README's table against table.py's composition of the parts."""
+    """README's table against table.py's composition of the parts, and a link to each part's report."""
     try:
         composed = table()
     except ValueError as e:
         return [f"parts: {e}"]
+    problems = [f"README.md: no link to docs/results/{name}/REPORT.md, whose cells its table shows"
+                for name in unlinked_parts(README.read_text())]
     if not holds(README, README_MARK, composed):
-        return ["README.md: its results table is not table.py's (python docs/results/table.py --write)"]
-    return []
+        problems.append("README.md: its results table is not table.py's (python docs/results/table.py --write)")
+    return problems
 
 
 def precision_problems() -> list[str]:
@@ -171,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in problems:
         print(line)
     if not problems:
-        print(f"ok: {len(csvs)} comparisons CSVs in {', '.join(f.name for f in folders)}; README's table is the parts'; "
-              "performance.md's precision table is the precision folder's"
+        print(f"ok: {len(csvs)} comparisons CSVs in {', '.join(f.name for f in folders)}; README's table is the "
+              "parts' and links each; performance.md's precision table is the precision folder's"
               + (f"; {folders[0].name} made again byte for byte" if args.logroot else ""))
     return 1 if problems else 0
 
