@@ -109,8 +109,8 @@ def code_problems(folder: Path) -> list[str]:
 
 def holds(path: Path, mark: str, text: str) -> bool:
     """Whether `path` holds exactly `text` between its two `mark` lines (as utils.write_between puts it)."""
-    parts = path.read_text().split(mark)
-    return len(parts) == 3 and parts[1].lstrip("\n") == text
+    pieces = path.read_text().split(mark)
+    return len(pieces) == 3 and pieces[1].lstrip("\n") == text
 
 
 def unlinked_parts(readme: str) -> list[str]:
