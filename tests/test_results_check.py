@@ -1,4 +1,6 @@
 """docs/results/check.py: what it finds wrong in a comparisons CSV, and that nothing committed names a machine path."""
+import re
+
 import pandas as pd
 import pytest
 
@@ -6,6 +8,7 @@ from analysis import COMPARISON_COLUMNS
 from conftest import results_script
 
 check = results_script("check", "results_check")
+table = results_script("table", "results_table")
 
 
 def good_row(**changes) -> dict:
@@ -55,11 +58,24 @@ def test_nothing_committed_names_a_machine_path():
     assert check.machine_paths() == []
 
 
-def test_a_part_whose_cells_readme_shows_is_linked_from_it():
-    names = [path.parent.name for path in check.parts()]
-    assert "mnist-quick" in names
-    assert check.unlinked_parts("") == names
-    assert check.unlinked_parts(check.README.read_text()) == []
+def test_readme_links_each_part_whose_cells_its_table_shows():
+    names = [path.parent.name for path in table.parts()]
+    assert "mnist-quick" in names and "best" not in names  # best fills no cell: its report has no CHOICES
+    last = table.table().splitlines()[-1]
+    assert [m.group(1) for m in re.finditer(r"\[([\w-]+)\]\(docs/results/([\w-]+)/REPORT\.md\)", last)
+            if m.group(1) == m.group(2) and (table.RESULTS / m.group(2) / "REPORT.md").is_file()] == names
+    assert check.readme_problems() == []
+
+
+def test_a_readme_without_the_line_of_links_is_named(tmp_path, monkeypatch):
+    readme = tmp_path / "README.md"
+    block = table.table().splitlines()
+    readme.write_text("\n".join([table.README_MARK, *block[:-2], table.README_MARK]) + "\n")
+    monkeypatch.setattr(check, "README", readme)
+    assert check.readme_problems() == ["README.md: its results table is not table.py's "
+                                       "(python docs/results/table.py --write)"]
+    readme.write_text("\n".join([table.README_MARK, *block, table.README_MARK]) + "\n")
+    assert check.readme_problems() == []
 
 
 def test_a_folder_of_runs_of_other_code_or_of_several_versions_is_named(tmp_path):

@@ -5,8 +5,9 @@ reference runs of one LOGROOT (one session's training; a file outside the clone 
     python docs/results/table.py --write    # and puts it into README.md between its two marks
 
 A part is a folder of docs/results with a CHOICES.json (plot.py writes it beside CHOICES.md); the table has
-every question and every dataset and recipe, "not run" where no part has the study. Two parts with the
-same cell are an error. docs/results/check.py checks that README.md holds this table.
+every question and every dataset and recipe, "not run" where no part has the study, and a line under it links
+each part's REPORT.md. Two parts with the same cell are an error. docs/results/check.py checks that README.md
+holds this table.
 """
 from __future__ import annotations
 
@@ -29,10 +30,17 @@ def parts(results: Path = RESULTS) -> list[Path]:
     return sorted(results.glob("*/CHOICES.json"))
 
 
+def links(paths: list[Path]) -> str:
+    """The line that links each part's REPORT.md (from README.md): the reader's way from a cell to its runs."""
+    named = [f"[{path.parent.name}](docs/results/{path.parent.name}/REPORT.md)" for path in paths]
+    return f"The parts, each a folder plot.py made with its REPORT.md: {', '.join(named)}."
+
+
 def table(results: Path = RESULTS) -> str:
-    """The table as README.md holds it between its marks ('' with no part)."""
-    lines = compose_choices(parts(results))
-    return "\n".join(lines) + "\n" if lines else ""
+    """The table and its links as README.md holds them between its marks ('' with no part)."""
+    paths = parts(results)
+    lines = compose_choices(paths)
+    return "\n".join([*lines, "", links(paths)]) + "\n" if lines else ""
 
 
 def main(argv: list[str] | None = None) -> int:
