@@ -233,6 +233,17 @@ def val_curve(run: dict) -> list[dict]:
     return run.get("val_curve") or [{"epoch": h["epoch"], "val_acc": h["val_acc"]} for h in run["history"]]
 
 
+CHANCE_MARGIN = 0.05  # a finished run whose test accuracy is within this of chance (1 / classes) did not learn
+
+
+def did_not_learn(run: dict) -> bool:
+    """A finished run whose test accuracy is within CHANCE_MARGIN of guessing, whatever its loss did: apart from a
+    diverged run (no accuracy at all), which never counts here."""
+    if run.get("status") != "ok" or run.get("test_acc") is None:
+        return False
+    return run["test_acc"] <= 1 / run_dataset(run).n_classes + CHANCE_MARGIN
+
+
 def accuracy_summary(runs: list[dict]) -> dict:
     """Test accuracy over a config's finished runs: {"acc", "mean", "std" (None for one seed), "best_val"}."""
     acc = [r["test_acc"] for r in runs]

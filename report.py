@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 import stats
-from analysis import (best_run, code_name, focus_rows, grad_ratios, layer_names, natural_key, run_dataset,
+from analysis import (CHANCE_MARGIN, best_run, code_name, did_not_learn, focus_rows, natural_key, run_dataset,
                       study_dataset, val_curve)
 from dataloader import DATASETS, get_dataset
 from studies import (BEST_RATE_HEADER, REFERENCES, TRAITS, best_rate_rows, margins_in_words, recipe_summary, references_in_words,
@@ -196,8 +196,8 @@ def comparison_lines(study: str, found: list[stats.Comparison], margin_set: str)
     if not found:
         return []
     counts = ", ".join(f"{sum(c.verdict == v for c in found)} {v}" for v in stats.VERDICTS)
-    lines = [f"- Comparisons with the reference, paired by seed ({counts}); family: Holm over this study's "
-             f"{plural(found[0].family, 'comparison')}; equivalence margin {margin_words(found[0])}, "
+    lines = [f"- Comparisons with the reference, paired by seed ({counts}); family: {family_words(found)}; "
+             f"equivalence margin {margin_words(found[0])}, "
              f"{margin_set}; `{study}_comparisons.csv` has every number:"]
     lines += [f"  - {comparison_sentence(c)}" for c in found]
     described = [text for text in map(mcnemar_text, found) if text]
@@ -278,22 +278,19 @@ def curve_at(run: dict, epoch: float) -> float:
 
 def gradient_lines(rows: list[dict], scalars: pd.DataFrame, refs: dict[str, str]) -> list[str]:
     """First-to-last layer gradient-norm ratios, each config's beside its reference's, seed by seed (descriptive)."""
-    ratios = {row["name"]: grad_ratios(scalars, row) for row in rows}
-    ratios = {name: r for name, r in ratios.items() if r}
-    if not ratios:
+    from findings import grad_summary  # findings words with this module's words: imported when used
+
+    summary = grad_summary(rows, scalars, refs)
+    if not summary:
         return []
-    layers = {name: layer_names(scalars.loc[scalars["name"] == name, "tag"].unique()) for name in ratios}
     lines = ["- Gradient norms (descriptive, no test): first-layer over last-layer gradient L2 norm, each averaged "
              "over training; per config the mean over seeds (range over seeds), and where its reference has the "
              "same seeds, the config's ratio over the reference's, seed by seed:"]
-    for name, r in ratios.items():
-        text = (f"{name} {statistics.mean(r.values()):.3g} ({layers[name][0]}/{layers[name][-1]}; seeds "
-                f"{min(r.values()):.3g} to {max(r.values()):.3g})")
-        ref = refs.get(name)
-        paired = [r[seed] / ratios[ref][seed] for seed in r if ref in ratios and seed in ratios[ref]]
-        if paired:
-            text += (f"; over {ref}'s: {statistics.mean(paired):.3g}x on average, {min(paired):.3g}x to "
-                     f"{max(paired):.3g}x over {plural(len(paired), 'seed')}")
+    for name, g in summary.items():
+        text = f"{name} {g['ratio']:.3g} ({g['layers']}; seeds {g['low']:.3g} to {g['high']:.3g})"
+        if "vs_ref" in g:
+            text += (f"; over {refs[name]}'s: {g['vs_ref']:.3g}x on average, {g['vs_ref_low']:.3g}x to "
+                     f"{g['vs_ref_high']:.3g}x over {plural(g['vs_ref_seeds'], 'seed')}")
         lines.append(f"  - {text}.")
     return lines
 
@@ -323,6 +320,18 @@ def diverged_lines(runs: list[dict]) -> list[str]:
         lines.append(f"| {r['label']} | {r['seed']} | {r['status']} | {step if step is not None else '-'} "
                      f"| {r['config']['optimizer']} | {r['config']['lr']:g} |")
     return lines
+
+
+def not_learned_lines(runs: list[dict]) -> list[str]:
+    """Finished runs at chance whatever their loss did (analysis.did_not_learn), named apart from diverged ones:
+    their accuracy counts in every number above."""
+    idle = sorted((r for r in runs if did_not_learn(r)), key=lambda r: (natural_key(r["label"]), r["seed"]))
+    if not idle:
+        return []
+    chance = 1 / run_dataset(idle[0]).n_classes
+    listed = ", ".join(f"{r['label']} seed {r['seed']} ({pct(r['test_acc'])})" for r in idle)
+    return ["", f"Runs that did not learn (finished, but test accuracy within {100 * CHANCE_MARGIN:g} points of "
+            f"chance, {pct(chance)}; counted in every number above): {listed}."]
 
 
 def sweep_lines(runs: list[dict]) -> list[str]:
@@ -382,7 +391,10 @@ def published_lines(published: dict[str, tuple[tuple[str, float], ...]], rows: l
 
 
 def headline(data: dict) -> str:
-    """One line per study, dataset and recipe: its configs grouped by verdict against the reference, no winner crowned."""
+    """One line per study, dataset and recipe, linking its section: its reference's test accuracy and each config's
+    with its verdict's symbol (findings.cell), no winner crowned."""
+    from findings import cell, view_evidence  # findings words with this module's words: imported when used
+
     study, rows, found = data["study"], data["rows"], data.get("comparisons", [])
     heading = data["view"].title
     link = f"**[{heading}](#{anchor(heading)})**"
@@ -391,11 +403,19 @@ def headline(data: dict) -> str:
     if not found:
         means = ", ".join(f"{row['name']} {pct(row['mean'])}" for row in focus_rows(study, rows, data["runs"]))
         return f"- {link}: no comparisons; mean test accuracy {means}."
-    order = sorted(found, key=lambda c: stats.VERDICTS.index(c.verdict))
-    members = "; ".join(f"{c.config} {size_words(c)}{DAGGER if t_only(c) else ''}" for c in order)
-    refs = " / ".join(dict.fromkeys(c.reference for c in found))
-    return (f"- {link} against {refs} ({plural(found[0].family, 'comparison')}, margin "
-            f"{margin_words(found[0])}): {members}.")
+    return f"- {link} ({family_words(found)}, margin {margin_words(found[0])}): {cell(view_evidence(data))}."
+
+
+def family_words(found: list[stats.Comparison]) -> str:
+    """The Holm family as the report states it: the comparisons a test could be run for, of how many."""
+    tested = sum(c.p_paired is not None for c in found)
+    if tested == len(found):
+        return f"Holm over this study's {plural(tested, 'comparison')}"
+    if not tested:
+        return (f"no test for any of its {plural(len(found), 'comparison')}: each needs {stats.MIN_PAIRED_SEEDS} "
+                "paired seeds, so no Holm family")
+    return (f"Holm over the {plural(tested, 'comparison')} of its {len(found)} with {stats.MIN_PAIRED_SEEDS} or "
+            "more paired seeds")
 
 
 def code_line(runs: list[dict]) -> str:
@@ -409,40 +429,68 @@ def code_line(runs: list[dict]) -> str:
     return f"Runs of {len(counts)} code versions, labelled by code digest where a config repeats: {listed}."
 
 
-def study_section(data: dict, resultdir: Path) -> list[str]:
-    study, name, runs, rows = data["study"], data["view"].name, data["runs"], data["rows"]
-    lines = [f"## {data['view'].title}", ""]
+def study_section(data: dict, resultdir: Path, evidence=None) -> list[str]:
+    """A study's section: what it found in plain words (findings.py, from `evidence`: a findings.Evidence of every
+    view the report holds) and its figure, then the table of configs; below them how it trained and what else was
+    measured. Its tests and p-values are in the report's closing section (method_section)."""
+    from findings import Evidence, found_lines  # findings words with this module's words: imported when used
+
+    study, view, runs, rows = data["study"], data["view"], data["runs"], data["rows"]
+    name = view.name
+    lines = [f"## {view.title}", ""]
     if not runs:
         return lines + [f"No finished runs ({len(data['partial'])} partial).", ""]
+    if evidence is not None:  # the study on this dataset under every recipe the report holds: quick against full
+        lines += found_lines(Evidence(evidence.of(study, dataset=view.dataset)), study)
+    lines += figure_lines(resultdir, f"compare_{name}.png")
+    found = data.get("comparisons", [])
+    kind, focus = traits(study), focus_rows(study, rows, runs)
+    if rows:
+        lines += table(rows, found) + [""]
     seeds = sorted({r["seed"] for r in runs})
-    recipe = recipe_summary([r["config"] for r in runs], data["view"].recipe_words)
-    lines += [f"Trained with {recipe}; seeds {', '.join(map(str, seeds))}; {plural(len(runs), 'finished run')}.", ""]
-    lines += [code_line(runs), ""]
+    recipe = recipe_summary([r["config"] for r in runs], view.recipe_words)
+    lines += [f"Trained with {recipe}; seeds {', '.join(map(str, seeds))}; {plural(len(runs), 'finished run')}.", "",
+              code_line(runs), ""]
     if data.get("latest_only"):
         lines += [f"Configs of the latest invocation: `{data['manifest'].get('command', '?')}`.", ""]
-    for figure in (f"compare_{name}.png", f"grad_norms_{name}.png", f"confusion_{name}.png",
-                   f"misclassified_{name}.png"):
-        if (resultdir / figure).exists():
-            lines += [f"![{figure}]({figure})", ""]
     if rows:
-        kind, focus = traits(study), focus_rows(study, rows, runs)
-        found = data.get("comparisons", [])
-        lines += table(rows, found) + [""]
         if kind.paper:
             lines += paper_lines(kind.paper, rows)
         if kind.published:
-            lines += published_lines(kind.published, rows, data["view"].dataset)
+            lines += published_lines(kind.published, rows, view.dataset)
         if kind.best_rates:
             lines += sweep_lines(runs)
-        lines += ranking_lines(focus, found) + ["Findings:", ""]
-        lines += comparison_lines(name, found, data.get("margin_set", "declared for the study and recipe before any run"))
+        lines += ranking_lines(focus, found)
+        lines += ["Also measured (descriptive; every test and p-value: [How the verdicts were computed]"
+                  f"(#{anchor(METHOD_HEADING)})):", ""]
         if kind.growth:
             lines += growth_lines(study, focus)
         lines += convergence_lines(focus)
         if data.get("scalars") is not None and kind.gradients:
             lines += gradient_lines(focus, data["scalars"], {c.config: c.reference for c in found})
         lines += best_run_lines(best_run(focus)) + [""]
-    return lines + diverged_lines(runs) + [""]
+    for figure in (f"grad_norms_{name}.png", f"confusion_{name}.png", f"misclassified_{name}.png"):
+        lines += figure_lines(resultdir, figure)
+    return lines + diverged_lines(runs) + not_learned_lines(runs) + [""]
+
+
+def figure_lines(resultdir: Path, figure: str) -> list[str]:
+    return [f"![{figure}]({figure})", ""] if (resultdir / figure).exists() else []
+
+
+METHOD_HEADING = "How the verdicts were computed"
+
+
+def method_section(loaded: dict[str, dict]) -> list[str]:
+    """The report's closing section: the method in words, then every study's comparisons with all their p-values."""
+    lines = [f"## {METHOD_HEADING}", "", METHOD.replace("\n", " "), ""]
+    for data in loaded.values():
+        found = data.get("comparisons", [])
+        if found:
+            lines += [f"### {data['view'].title}: every comparison", "",
+                      *comparison_lines(data["view"].name, found, data.get(
+                          "margin_set", "declared for the study and recipe before any run")), ""]
+    return lines
 
 
 def verdict_words(found: list[stats.Comparison]) -> str:
@@ -476,14 +524,27 @@ def choices_footnote(dagger_seeds: set[int]) -> list[str]:
             f"study's comparisons; 'negligible': significant, yet inside the study's equivalence margin."]
 
 
+def evidence_cell(view: dict) -> dict:
+    """README's table cell of one view's evidence (findings.view_evidence): its study, dataset and recipe, its
+    reference's accuracy and each config's with its verdict's symbol (findings.cell), its references, and the seed
+    counts of its dagger verdicts."""
+    from findings import cell, compared, dagger, references  # imported when used: findings imports this module
+
+    return {"study": view["study"], "dataset": view["dataset"], "recipe": view["recipe"], "words": cell(view),
+            "reference": " / ".join(references(view)),
+            "dagger_seeds": sorted({e["comparison"]["seeds"] or e["seeds"] for e in compared(view) if dagger(e)})}
+
+
+def question_views(views: list[dict]) -> list[dict]:
+    """The views that fill a cell of README's table: a study that answers a question, with comparisons."""
+    return [v for v in views if traits(v["study"]).question and any(e.get("comparison") for e in v["configs"])]
+
+
 def choice_cells(loaded: dict[str, dict]) -> list[dict]:
-    """README's table's cells, one per study that answers a question and has comparisons: its study, dataset and
-    recipe, its verdicts in a few words, its references, and the seed counts of its dagger verdicts."""
-    return [{"study": d["study"], "dataset": d["view"].dataset, "recipe": d["view"].recipe,
-             "words": verdict_words(d["comparisons"]),
-             "reference": " / ".join(dict.fromkeys(c.reference for c in d["comparisons"])),
-             "dagger_seeds": sorted({len(c.seeds) for c in d["comparisons"] if t_only(c)})}
-            for d in loaded.values() if d.get("comparisons") and traits(d["study"]).question]
+    """README's table's cells of the loaded views, one per study that answers a question and has comparisons."""
+    from findings import view_evidence
+
+    return [evidence_cell(v) for v in question_views([view_evidence(d) for d in loaded.values() if d["rows"]])]
 
 
 def render_choices(cells: list[dict], every_question: bool = False) -> list[str]:
@@ -508,59 +569,75 @@ def render_choices(cells: list[dict], every_question: bool = False) -> list[str]
         refs = found["reference"] if found else " / ".join(REFERENCES.get(study, ()))
         row = [by_key[(study, *column)]["words"] if (study, *column) in by_key else "not run" for column in columns]
         lines.append(f"| {traits(study).question} (`{study}`, against {refs}) | " + " | ".join(row) + " |")
-    return lines + choices_footnote({n for c in cells for n in c["dagger_seeds"]})
+    return lines + ["", *legend_lines()]
+
+
+def legend_lines() -> list[str]:
+    from findings import legend
+
+    return [f"- {line}" for line in legend()]
+
+
+def part_views(path: Path) -> list[dict]:
+    """The evidence views of a results folder's CHOICES.json (none in a file from before plot.py wrote evidence)."""
+    from findings import EVIDENCE_KEY
+
+    return json.loads(path.read_text()).get(EVIDENCE_KEY, {}).get("views", [])
 
 
 def compose_choices(paths: list[Path]) -> list[str]:
-    """README's table from the CHOICES.json of several results folders (each made by plot.py from its own
-    logs); a cell that two of them fill is an error, as the table could show only one."""
+    """README's table from the evidence in the CHOICES.json of several results folders (each made by plot.py from
+    its own logs); a cell that two of them fill is an error, as the table could show only one."""
     cells, source = [], {}
     for path in paths:
-        for cell in json.loads(path.read_text())["cells"]:
-            key = (cell["study"], cell["dataset"], cell["recipe"])
+        for view in question_views(part_views(path)):
+            key = (view["study"], view["dataset"], view["recipe"])
             if key in source:
-                raise ValueError(f"{path} and {source[key]} both hold {cell['study']} on {cell['dataset']}, "
-                                 f"recipe {cell['recipe']}")
+                raise ValueError(f"{path} and {source[key]} both hold {view['study']} on {view['dataset']}, "
+                                 f"recipe {view['recipe']}")
             source[key] = path
-            cells.append(cell)
+            cells.append(evidence_cell(view))
     return render_choices(cells, every_question=True)
 
 
-def choices_section(loaded: dict[str, dict]) -> list[str]:
-    table_lines = render_choices(choice_cells(loaded))
-    if not table_lines:
-        return []
-    return ["## What each choice does", "", "Each cell: the verdicts of a study against its reference, paired by seed "
-            "(details in its section below).", "", *table_lines, ""]
-
-
 def write_choices(loaded: dict[str, dict], resultdir: Path) -> list[Path]:
-    """resultdir/CHOICES.md, the 'what each choice does' table alone as README.md holds it, and CHOICES.json,
-    its cells, from which docs/results/table.py composes README's table out of several results folders."""
-    cells = choice_cells(loaded)
-    if not cells:
+    """resultdir/CHOICES.md, the 'what each choice does' table alone as README.md holds it (where a study answers a
+    question), and CHOICES.json: its cells and the evidence of every view (findings.view_evidence), from which
+    docs/results/table.py composes README's table and findings out of several results folders."""
+    from findings import EVIDENCE_KEY, view_evidence
+
+    views = [view_evidence(d) for d in loaded.values() if d["rows"]]
+    if not views:
         return []
-    paths = [resultdir / "CHOICES.md", resultdir / "CHOICES.json"]
-    for path, text in zip(paths, ["\n".join(render_choices(cells, every_question=True)) + "\n",
-                                  json.dumps({"cells": cells}, indent=1) + "\n"]):
+    cells = [evidence_cell(v) for v in question_views(views)]
+    texts = {resultdir / "CHOICES.md": "\n".join(render_choices(cells, every_question=True)) + "\n"} if cells else {}
+    texts[resultdir / "CHOICES.json"] = json.dumps({"cells": cells, EVIDENCE_KEY: {"source": "plot.py", "views": views}},
+                                                   indent=1) + "\n"
+    for path, text in texts.items():
         with atomic_path(path) as tmp:
             tmp.write_text(text)
-    return paths
+    return list(texts)
 
 
 def write_report(logdir: Path, loaded: dict[str, dict], resultdir: Path) -> Path:
+    """REPORT.md: the headlines, then a section per study opening with its finding, then how the verdicts were
+    computed, with every p-value."""
+    from findings import Evidence, view_evidence
+
+    evidence = Evidence([view_evidence(d) for d in loaded.values() if d["rows"]])
     n_runs = sum(len(d["runs"]) for d in loaded.values())
     n_partial = sum(len(d["partial"]) for d in loaded.values())
     lines = ["# Report", "",
              f"Computed by plot.py from the runs under `{logdir}`: {plural(n_runs, 'finished run')} in "
              f"{len(loaded)} stud{'y' if len(loaded) == 1 else 'ies'} (a study: one dataset, one recipe); "
-             f"{plural(n_partial, 'partial run')} (no readable result.json) left out.", "", METHOD.replace("\n", " "),
-             "", *choices_section(loaded), "## Headlines", "", *(headline(data) for data in loaded.values()), ""]
+             f"{plural(n_partial, 'partial run')} (no readable result.json) left out. Each study's section opens "
+             f"with what it found; the method and every p-value close the report ([{METHOD_HEADING}]"
+             f"(#{anchor(METHOD_HEADING)})).", "",
+             "## Headlines", "", *(headline(data) for data in loaded.values()), "", *legend_lines(), ""]
     for data in loaded.values():
-        lines += study_section(data, resultdir)
+        lines += study_section(data, resultdir, evidence)
+    lines += method_section(loaded)
     path = resultdir / "REPORT.md"
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines).rstrip() + "\n")
     return path
-
-

@@ -406,7 +406,8 @@ class DiskFull(Exception):
 
 def summarize(results: list[dict]) -> int:
     """Print accuracy per config and the runs that did not finish; the exit code (1 if any failed)."""
-    from analysis import accuracy_summary  # the report's per-config numbers; imported here, as plot is (pandas)
+    # the report's per-config numbers and its rule for a run at chance; imported here, as plot is (pandas)
+    from analysis import CHANCE_MARGIN, accuracy_summary, did_not_learn
 
     by_config: dict[tuple, list[dict]] = {}
     for r in results:
@@ -422,6 +423,10 @@ def summarize(results: list[dict]) -> int:
         std = f" ± {100 * summary['std']:.2f}" if summary["std"] is not None else ""
         best = f"{100 * summary['best_val']:.2f}%" if ok else "-"
         print(f"{study or '':<{w_study}} {name:<{w_name}} {len(ok):>4} {mean + std:>16} {best:>13}")
+    for r in results:
+        if did_not_learn(r):  # finished at chance: its loss may look fine, its accuracy does not
+            print(f"did not learn: {r['name']} seed {r['seed']} (test accuracy {100 * r['test_acc']:.2f}%, within "
+                  f"{100 * CHANCE_MARGIN:g} points of chance)")
     bad = [r for r in results if r.get("status") != "ok"]
     for r in bad:
         detail = {"diverged": f"(loss not finite at step {r.get('diverged_at_step')})",

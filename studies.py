@@ -260,6 +260,69 @@ def traits(study: str) -> Traits:
     return TRAITS.get(study, Traits())
 
 
+# What each study means, in plain words that name no measured number (findings.py puts the runs' numbers
+# beside them, and says a piece only where the numbers agree with it): "varies", what the study changes; the
+# other keys, the reasons a finding gives. One place per study, so that README, FINDINGS.md and REPORT.md agree.
+EXPLANATIONS: dict[str, dict[str, str]] = {
+    "base": {
+        "varies": "the seed project's five networks as it defined them (Net, LeNet, NetSigmoid, NetDeep, MLP), "
+                  "each against Net",
+        "why": "the convolutional networks see a digit's strokes wherever they are, where the MLP must learn each "
+               "pixel position on its own; NetSigmoid is Net with sigmoid, which learns slower (see the activation "
+               "function)"},
+    "activation": {
+        "varies": "one ConvNet with a different activation function after every layer, everything else the same, "
+                  "each against relu",
+        "sigmoid": "sigmoid squashes every input into the range from zero to one, its slope is at most a quarter and "
+                   "its output never negative, so each sigmoid layer hands back only a fraction of the gradient it "
+                   "receives and the layers nearest the input learn slowest; more epochs give them the updates they "
+                   "lacked",
+        "tanh": "the textbook puts tanh beside sigmoid as a saturating function that starves the first layers of "
+                "gradient, yet here its first layer got relatively more gradient than relu's, not less: tanh is "
+                "centred on zero with a slope of one there, and a network this shallow does not push it into "
+                "saturation"},
+    "depth": {
+        "varies": "ConvNets of one to four conv blocks and MLPs of one to four hidden layers, each against the seed "
+                  "project's depth (conv2, mlp2)",
+        "textbook": "the textbook blames depth's trouble on vanishing gradients: every layer scales the backward "
+                    "signal down, so a deeper network's first layer should get relatively less gradient",
+        "against": "these runs show the opposite, so vanishing gradients are not why the deeper MLPs did worse here; "
+                   "each extra layer adds parameters to fit in the same number of steps",
+        "conv1": "one conv block hands a large feature map to the dense layer, so most of its parameters sit in that "
+                 "one layer: more parameters, yet a worse network"},
+    "width": {
+        "varies": "ConvNets whose blocks have 8 to 64 channels and one-hidden-layer MLPs of 32 to 2048 neurons, each "
+                  "against the seed project's width (conv_w32, mlp_w512)",
+        "why": "a wider layer has more parameters to fit the images with, and every parameter costs time; width pays "
+               "only while the network is too small for its task, so it pays longer on clothing than on digits"},
+    "optim": {
+        "varies": "Net trained with each of eight optimizers at the learning rate usually given for it, each "
+                  "against adam",
+        "confound": "so every verdict compares an optimizer together with its rate: a rate that suits one optimizer "
+                    "can be far from another's best, and part of each difference may be the rate's",
+        "sweep": "`compare_optim.py --lr-sweep` removes the confound: it trains each optimizer at five rates and "
+                 "compares each at its best on validation"},
+    "batch_size": {
+        "varies": "Net at batch sizes 16, 64, 256 and 1024, with the same learning rate and the same epochs, each "
+                  "against batch 64",
+        "why": "in the same epochs a larger batch sees the same images in fewer steps, and at the same rate each step "
+               "moves the weights no further, so the large batches simply took fewer steps",
+        "remedy": "`run.py --study batch_size --scale-lr` raises the rate with the batch (the linear scaling rule), "
+                  "the usual remedy"},
+    "regularization": {
+        "varies": "Net trained to convergence with one addition each (dropout, batch norm, weight decay switched, "
+                  "label smoothing, augmentation) and all together, each against Net",
+        "why": "a regularizer trades fitting the training images for doing well on new ones, so it pays only where "
+               "the network overfits; augmentation makes the training images harder to fit, which costs where "
+               "the network does not overfit in the epochs it has"},
+    "precision": {
+        "varies": "each of the seed project's networks in fp32 and in bf16 autocast, same seeds, bf16 against its "
+                  "fp32 twin",
+        "why": "bf16 keeps fp32's range with fewer digits, and the weights, the loss and the optimizer state stay in "
+               "fp32, so its rounding is too small to move the accuracy while a CPU with native bf16 computes faster"},
+}
+
+
 def reference_map(study: str, models: dict[str, str]) -> dict[str, str]:
     """{config name: its reference's name} for a study's configs (`models`: name -> model class name)."""
     refs = [r for r in REFERENCES.get(study, ()) if r in models]

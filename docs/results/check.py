@@ -1,9 +1,10 @@
 """Checks the committed reference results against what issue 34 promises of them.
 
     python docs/results/check.py     # every folder's comparisons CSVs: seeds, verdicts, columns; its runs all of
-                                     # today's code; README's table is table.py's composition of the parts,
-                                     # with its line of links to each part's REPORT.md; performance.md's precision
-                                     # table is precision_table.py's; no machine path
+                                     # today's code; its evidence (CHOICES.json) the CSVs' comparisons; README's
+                                     # findings and table and docs/results/FINDINGS.md are table.py's composition
+                                     # of the parts (a difference named by line and word); performance.md's
+                                     # precision table is precision_table.py's; no machine path
     python docs/results/check.py --results docs/results/mnist-quick LOGROOT
                                      # and plot.py remakes that folder byte for byte from LOGROOT/logs
                                      # (minutes: it reads every run)
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import json
 import math
 import re
 import subprocess
@@ -34,7 +36,8 @@ from recipes import RECIPES  # noqa: E402
 from runstore import code_digest  # noqa: E402
 from stats import VERDICTS  # noqa: E402
 from studies import OPTIM_STUDIES, RUN_STUDIES  # noqa: E402
-from table import README, README_MARK, RESULTS, table  # noqa: E402
+from findings import EVIDENCE_KEY  # noqa: E402
+from table import FINDINGS, FINDINGS_MARK, README, README_MARK, RESULTS, findings_page, found, table  # noqa: E402
 import precision_table  # noqa: E402
 
 ARCHIVE = RESULTS / "older"
@@ -113,15 +116,56 @@ def holds(path: Path, mark: str, text: str) -> bool:
     return len(pieces) == 3 and pieces[1].lstrip("\n") == text
 
 
+def first_difference(where: str, committed: str, generated: str) -> str:
+    """The first line where committed text differs from the generated, and its first differing word, named."""
+    old, new = committed.splitlines(), generated.splitlines()
+    i = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
+    if i >= len(old) or i >= len(new):
+        return f"{where}: {abs(len(old) - len(new))} lines {'missing' if len(old) < len(new) else 'too many'} from line {i + 1}"
+    a, b = old[i].split(), new[i].split()
+    j = next((j for j, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    said, wanted = (words[j] if j < len(words) else "(nothing)" for words in (a, b))
+    return f"{where} line {i + 1}: '{said}' where the results give '{wanted}'"
+
+
 def readme_problems() -> list[str]:
-    """README's table and its links against table.py's composition of the parts."""
+    """README's findings and table, and FINDINGS.md, against table.py's composition of the parts."""
+    regenerate = "(python docs/results/table.py --write)"
     try:
-        composed = table()
+        composed, findings, page = table(), found(), findings_page()
     except ValueError as e:
         return [f"parts: {e}"]
+    problems = []
     if not holds(README, README_MARK, composed):
-        return ["README.md: its results table is not table.py's (python docs/results/table.py --write)"]
-    return []
+        problems.append(f"README.md: its results table is not table.py's {regenerate}")
+    if not holds(README, FINDINGS_MARK, findings):
+        pieces = README.read_text().split(FINDINGS_MARK)
+        committed = pieces[1].lstrip("\n") if len(pieces) == 3 else ""
+        problems.append(f"{first_difference('README.md, What we found', committed, findings)} {regenerate}")
+    committed = FINDINGS.read_text() if FINDINGS.exists() else ""
+    if committed != page:
+        problems.append(f"{first_difference('docs/results/FINDINGS.md', committed, page)} {regenerate}")
+    return problems
+
+
+def evidence_problems(folder: Path) -> list[str]:
+    """A part's evidence (CHOICES.json) whose comparisons are not its comparisons CSVs': the findings would word
+    numbers the tests did not give."""
+    path = folder / "CHOICES.json"
+    if not path.exists():
+        return []
+    problems = []
+    for view in json.loads(path.read_text()).get(EVIDENCE_KEY, {}).get("views", []):
+        stem = View(view["study"], view["dataset"], view["recipe"]).name
+        csv = folder / f"{stem}_comparisons.csv"
+        rows = {row["config"]: row for row in pd.read_csv(csv).to_dict("records")} if csv.exists() else {}
+        for e in view["configs"]:
+            c, row = e.get("comparison"), rows.get(e["name"])
+            if (c is None) != (row is None) or (c and (c["verdict"] != row["verdict"]
+                                                       or not math.isclose(c["mean_diff"], row["mean_diff"]))):
+                problems.append(f"{folder.name}/CHOICES.json: {stem}: {e['name']}'s evidence is not "
+                                f"{csv.name}'s comparison")
+    return problems
 
 
 def precision_problems() -> list[str]:
@@ -165,15 +209,17 @@ def main(argv: list[str] | None = None) -> int:
     views = views_by_name()
     csvs = sorted(path for folder in folders for path in folder.glob("*_comparisons.csv"))
     problems = [p for path in csvs for p in csv_problems(path, views)]
-    problems += [p for folder in folders for p in code_problems(folder)] + machine_paths() + readme_problems()
+    problems += [p for folder in folders for p in code_problems(folder) + evidence_problems(folder)]
+    problems += machine_paths() + readme_problems()
     problems += precision_problems()
     if args.logroot:
         problems += regeneration_problems(args.logroot.resolve(), folders[0])
     for line in problems:
         print(line)
     if not problems:
-        print(f"ok: {len(csvs)} comparisons CSVs in {', '.join(f.name for f in folders)}; README's table is the "
-              "parts' and links each; performance.md's precision table is the precision folder's"
+        print(f"ok: {len(csvs)} comparisons CSVs in {', '.join(f.name for f in folders)}, each part's evidence theirs; "
+              "README's findings and table and FINDINGS.md are the parts'; performance.md's precision table is the "
+              "precision folder's"
               + (f"; {folders[0].name} made again byte for byte" if args.logroot else ""))
     return 1 if problems else 0
 
