@@ -158,7 +158,8 @@ def as_comparison(e: dict) -> stats.Comparison:
     c = e["comparison"]
     seeds = c.get("seeds") or e["seeds"]
     return stats.Comparison(config=e["name"], reference=e["reference"], seeds=list(range(seeds)), diffs=[],
-                            mean_diff=c["mean_diff"], ci_low=None, ci_high=None, p_paired=None, p_equiv=None, margin=c["margin"],
+                            mean_diff=c["mean_diff"], ci_low=None, ci_high=None, p_paired=None, p_equiv=None,
+                            margin=c["margin"],
                             p_note=c.get("p_note"), family=c.get("family") or 0, sim_low=c["sim_low"],
                             sim_high=c["sim_high"], verdict=c["verdict"], within_margin=c["within_margin"],
                             confirmed=c["confirmed"])
@@ -304,7 +305,8 @@ def convergence_words(quick: dict, full: dict) -> str | None:
     kind = convergence(quick, full)
     if kind is None:
         return None
-    return f"the gap {CONVERGENCE_WORDS[kind]}: {size(quick)} after the quick recipe, {size(full)} trained to convergence"
+    return (f"the gap {CONVERGENCE_WORDS[kind]}: {size(quick)} after the quick recipe, {size(full)} trained to "
+            "convergence")
 
 
 def short_size(e: dict, verdict: bool = True) -> str:
@@ -448,7 +450,8 @@ def ratio_words(g: dict, short: bool) -> str:
     """A gradient ratio over the reference's, with its seed range: '0.518x (0.441x to 0.579x over 10 seeds)'."""
     if short:
         return ratio(g["vs_ref"])
-    return f"{ratio(g['vs_ref'])} ({ratio(g['vs_ref_low'])} to {ratio(g['vs_ref_high'])} over {g['vs_ref_seeds']} seeds)"
+    return (f"{ratio(g['vs_ref'])} ({ratio(g['vs_ref_low'])} to {ratio(g['vs_ref_high'])} over {g['vs_ref_seeds']} "
+            "seeds)")
 
 
 def grads_of(ev: Evidence, study: str, name: str, recipe: str | None = None) -> list[tuple[dict, dict]]:
@@ -534,7 +537,8 @@ def why_depth(ev: Evidence) -> Reasons:
                 out.append(f"As the textbook says ({words['textbook']}), {facts}.")
             elif not brief:
                 out.append(f"Gradients, in no consistent direction: {facts}.")
-    return Reasons(short, long + shallow_conv(ev, words) + time_cost(ev, "depth"))
+    conv = shallow_conv(ev, words)
+    return Reasons(conv + short, long + conv + time_cost(ev, "depth"))
 
 
 def shallow_conv(ev: Evidence, words: dict) -> list[str]:
@@ -712,7 +716,9 @@ FINDINGS_LINK = "docs/results/FINDINGS.md"
 
 def readme_block(ev: Evidence, figures: list[str]) -> str:
     """README's "What we found": the overview figures, then a paragraph per question."""
-    lines = [" ".join(f"![{Path(name).stem}]({name})" for name in figures), ""] if figures else []
+    lines = [" ".join(f"![{Path(name).stem}]({name})" for name in figures) + " " * bool(figures)
+             + "Accuracies are on the 10,000 test images, mean ± sd over seeds; pp, ▲ ▼ △ ▽ ≈ ? and † as the legend "
+               "under the table below says.", ""]
     for study in QUESTIONS:
         f = finding(ev, study)
         if f:
@@ -738,21 +744,24 @@ def config_table(ev: Evidence, study: str) -> list[str]:
 
 
 def evidence_table(ev: Evidence, study: str) -> list[str]:
-    """Per config of the first column: parameters, time per run, steps, rate, gradient ratio, train-val gap."""
+    """Per config of the first column: parameters, time per run, steps, rate, gradient ratio (where logged),
+    train-val gap ('not recorded' where the part predates it)."""
     views = ev.of(study)
     if not views:
         return []
     v = views[0]
-    lines = [f"Measured beside the accuracy ({column(v)}; the gradient ratio: first layer's gradient norm over the "
-             "last layer's, over the reference's, mean over paired seeds):", "",
-             "| config | parameters | time per run | optimizer steps | optimizer, lr | gradient ratio over the reference's "
-             "| train - val accuracy |", "|---|---:|---:|---:|---|---:|---:|"]
+    grads = any((e.get("grad") or {}).get("vs_ref") is not None for e in v["configs"])
+    head = ["config", "parameters", "time per run", "optimizer steps", "optimizer, lr",
+            *["first/last-layer gradient ratio over the reference's"] * grads, "train - val accuracy"]
+    lines = [f"Measured beside the accuracy ({column(v)}):", "", f"| {' | '.join(head)} |",
+             "|---|" + "---:|" * 3 + "---|" + "---:|" * (1 + grads)]
     for e in v["configs"]:
-        grad = (e.get("grad") or {}).get("vs_ref")
-        gap = e.get("train_val_gap")
-        lines.append(f"| {e['name']} | {e['n_params']:,} | {e['wall_s']:.1f} s | {e['steps']:,} | {e['optimizer']}, "
-                     f"{e['lr']:g} | {ratio(grad) if grad is not None else '-'} "
-                     f"| {f'{100 * gap:+.2f} pp' if gap is not None else 'not recorded'} |")
+        grad, gap = (e.get("grad") or {}).get("vs_ref"), e.get("train_val_gap")
+        cells = [e["name"], f"{e['n_params']:,}", f"{e['wall_s']:.1f} s", f"{e['steps']:,}",
+                 f"{e['optimizer']}, {e['lr']:g}",
+                 *[ratio(grad) if grad is not None else "-"] * grads,
+                 f"{100 * gap:+.2f} pp" if gap is not None else "not recorded"]
+        lines.append(f"| {' | '.join(cells)} |")
     return lines
 
 

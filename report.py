@@ -619,12 +619,25 @@ def write_choices(loaded: dict[str, dict], resultdir: Path) -> list[Path]:
     return list(texts)
 
 
+def counterparts(resultdir: Path, views: list[dict]) -> list[dict]:
+    """The evidence of the results folders beside `resultdir` (docs/results' parts) of the studies and datasets the
+    report holds under a recipe it does not: a quick part's findings then say how its gaps end at convergence."""
+    own = {(v["study"], v["dataset"]) for v in views}
+    mine = {(v["study"], v["dataset"], v["recipe"]) for v in views}
+    folder = resultdir.resolve()
+    return [v for path in sorted(folder.parent.glob("*/CHOICES.json")) if path.parent != folder
+            for v in part_views(path) if (v["study"], v["dataset"]) in own
+            and (v["study"], v["dataset"], v["recipe"]) not in mine]
+
+
 def write_report(logdir: Path, loaded: dict[str, dict], resultdir: Path) -> Path:
-    """REPORT.md: the headlines, then a section per study opening with its finding, then how the verdicts were
+    """REPORT.md: the headlines, then a section per study opening with its finding (beside the same study under the
+    other recipe in the folders next to `resultdir`, where there is one: counterparts), then how the verdicts were
     computed, with every p-value."""
     from findings import Evidence, view_evidence
 
-    evidence = Evidence([view_evidence(d) for d in loaded.values() if d["rows"]])
+    views = [view_evidence(d) for d in loaded.values() if d["rows"]]
+    evidence = Evidence(views + counterparts(resultdir, views))
     n_runs = sum(len(d["runs"]) for d in loaded.values())
     n_partial = sum(len(d["partial"]) for d in loaded.values())
     lines = ["# Report", "",

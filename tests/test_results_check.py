@@ -59,23 +59,77 @@ def test_nothing_committed_names_a_machine_path():
 
 
 def test_readme_links_each_part_whose_cells_its_table_shows():
-    names = [path.parent.name for path in table.parts()]
-    assert "mnist-quick" in names and "best" not in names  # best fills no cell: its report has no CHOICES
+    from report import part_views, question_views
+    linked = [path.parent.name for path in table.parts() if question_views(part_views(path))]
+    assert "mnist-quick" in linked and "best" not in linked  # best fills no cell: its evidence answers no question
+    assert "best" in [path.parent.name for path in table.parts()]  # yet its evidence is read (regularization's finding)
     last = table.table().splitlines()[-1]
     assert [m.group(1) for m in re.finditer(r"\[([\w-]+)\]\(docs/results/([\w-]+)/REPORT\.md\)", last)
-            if m.group(1) == m.group(2) and (table.RESULTS / m.group(2) / "REPORT.md").is_file()] == names
+            if m.group(1) == m.group(2) and (table.RESULTS / m.group(2) / "REPORT.md").is_file()] == linked
     assert check.readme_problems() == []
+
+
+def readme_of(tmp_path, monkeypatch, findings: str, block: list[str]):
+    readme = tmp_path / "README.md"
+    readme.write_text("\n".join([table.FINDINGS_MARK, findings + table.FINDINGS_MARK, table.README_MARK, *block,
+                                 table.README_MARK]) + "\n")
+    monkeypatch.setattr(check, "README", readme)
+    return readme
 
 
 def test_a_readme_without_the_line_of_links_is_named(tmp_path, monkeypatch):
-    readme = tmp_path / "README.md"
     block = table.table().splitlines()
-    readme.write_text("\n".join([table.README_MARK, *block[:-2], table.README_MARK]) + "\n")
-    monkeypatch.setattr(check, "README", readme)
+    readme_of(tmp_path, monkeypatch, table.found(), block[:-2])
     assert check.readme_problems() == ["README.md: its results table is not table.py's "
                                        "(python docs/results/table.py --write)"]
-    readme.write_text("\n".join([table.README_MARK, *block, table.README_MARK]) + "\n")
+    readme_of(tmp_path, monkeypatch, table.found(), block)
     assert check.readme_problems() == []
+
+
+def test_a_hand_edited_number_in_the_findings_is_named_by_line_and_word(tmp_path, monkeypatch):
+    committed = check.FINDINGS.read_text()
+    line = next(i for i, text in enumerate(committed.splitlines()) if text.startswith("| sigmoid | 97.35 ± 0.43% "))
+    edited = tmp_path / "FINDINGS.md"
+    edited.write_text(committed.replace("| sigmoid | 97.35 ± 0.43% ", "| sigmoid | 97.53 ± 0.43% ", 1))
+    monkeypatch.setattr(check, "FINDINGS", edited)
+    assert check.readme_problems() == [f"docs/results/FINDINGS.md line {line + 1}: '97.53' where the results give "
+                                       "'97.35' (python docs/results/table.py --write)"]
+    found = table.found()
+    readme_of(tmp_path, monkeypatch, found.replace("(1.43 pp worse)", "(1.34 pp worse)", 1), table.table().splitlines())
+    edited.write_text(committed)
+    line = next(i for i, text in enumerate(found.splitlines()) if "(1.43 pp worse)" in text)
+    assert check.readme_problems() == [f"README.md, What we found line {line + 1}: '(1.34' where the results give "
+                                       "'(1.43' (python docs/results/table.py --write)"]
+
+
+def test_evidence_that_is_not_its_csvs_comparison_is_named(tmp_path):
+    import json
+    import shutil
+    part = tmp_path / "optim-quick-mnist"
+    shutil.copytree(table.RESULTS / "optim-quick-mnist", part)
+    assert check.evidence_problems(part) == []
+    choices = json.loads((part / "CHOICES.json").read_text())
+    sgd = next(e for e in choices["evidence"]["views"][0]["configs"] if e["name"] == "sgd")
+    sgd["comparison"]["verdict"] = "worse"
+    (part / "CHOICES.json").write_text(json.dumps(choices))
+    assert check.evidence_problems(part) == ["optim-quick-mnist/CHOICES.json: optim: sgd's evidence is not "
+                                             "optim_comparisons.csv's comparison"]
+
+
+def test_the_committed_evidence_is_the_extractors_reading_of_the_committed_reports(tmp_path):
+    import json
+    import shutil
+    extract = results_script("extract_evidence", "results_extract_evidence")
+    for name in ("mnist-quick", "optim-full-fashion-mnist"):
+        part = tmp_path / name
+        shutil.copytree(table.RESULTS / name, part)
+        extract.extract(part)
+        assert (part / "CHOICES.json").read_text() == (table.RESULTS / name / "CHOICES.json").read_text()
+    evidence = json.loads((tmp_path / "mnist-quick" / "CHOICES.json").read_text())["evidence"]
+    assert evidence["source"] == "REPORT.md"
+    batch = next(v for v in evidence["views"] if v["study"] == "batch_size")
+    assert {e["name"]: e["steps"] for e in batch["configs"]} == {"bs16": 6876, "bs64": 1720, "bs256": 430, "bs1024": 108}
+    assert all(e["train_val_gap"] is None for v in evidence["views"] for e in v["configs"])  # never printed: not made up
 
 
 def test_a_folder_of_runs_of_other_code_or_of_several_versions_is_named(tmp_path):

@@ -21,6 +21,7 @@ import filecmp
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -179,7 +180,11 @@ def precision_problems() -> list[str]:
 def regeneration_problems(logroot: Path, results: Path) -> list[str]:
     """Files that plot.py, run on LOGROOT/logs, writes otherwise than `results` holds."""
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "results"
+        out = Path(tmp) / results.name
+        for sibling in results.parent.glob("*/CHOICES.json"):  # the other parts, whose evidence REPORT.md cites
+            if sibling.parent != results:
+                (Path(tmp) / sibling.parent.name).mkdir()
+                shutil.copy(sibling, Path(tmp) / sibling.parent.name / sibling.name)
         done = subprocess.run([sys.executable, str(ROOT / "plot.py"), "--logdir", "logs", "--resultdir", str(out)],
                               cwd=logroot, capture_output=True, text=True)
         if done.returncode:
