@@ -17,6 +17,7 @@ from studies import (LEGACY_MANIFEST, REFERENCES, best_rates, default_recipe, ma
                      traits)
 from utils import atomic_path, load_predictions, read_json, valid_result
 
+STORE, VIEW_FILE = "runs", "view.json"  # runstore's: logs/runs/ holds the runs, a study's view names them (docs/on-disk.md)
 CSV_COLUMNS = ["study", "config", "name", "seed", "tag", "step", "epoch", "value"]
 COMPARISON_COLUMNS = ["study", "config", "reference", "seeds", "mean_diff", "ci_low", "ci_high", "sim_low", "sim_high",
                       "p_paired", "p_holm", "margin", "p_equiv_holm", "mde", "mcnemar_every_pair", "p_mcnemar_max",
@@ -38,7 +39,7 @@ def find_studies(logdir: Path) -> list[str]:
     """Directories of logdir holding at least one <config>/seed<k>/ run directory."""
     if not logdir.is_dir():
         return []
-    return sorted(d.name for d in logdir.iterdir() if d.is_dir() and run_dirs(d))
+    return sorted(d.name for d in logdir.iterdir() if d.is_dir() and d.name != STORE and run_dirs(d))
 
 
 @dataclass(frozen=True)
@@ -143,10 +144,20 @@ def load_runs(study_dir: Path) -> tuple[list[dict], list[Path]]:
         except (OSError, ValueError):  # absent or half-written: the run did not finish
             r = None
         if valid_result(r):
-            runs.append({**r, "run_dir": d, "config_dir": d.parent.name})
+            names = view_names(d, r)
+            runs.append({**r, **names, "config": {**r["config"], **names}, "run_dir": d, "config_dir": d.parent.name})
         else:
             partial.append(d)
     return runs, partial
+
+
+def view_names(run_dir: Path, result: dict) -> dict:
+    """The study and config name a view shows its run under (the stored result names whichever study trained it)."""
+    try:
+        view = read_json(run_dir / VIEW_FILE)
+        return {"study": str(view["study"]), "name": str(view["name"])}
+    except (OSError, ValueError, KeyError, TypeError):  # a run of the older layout: its own result says
+        return {"study": result.get("study"), "name": result["name"]}
 
 
 def label(runs: list[dict]) -> list[dict]:

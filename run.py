@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,7 +27,9 @@ from grid import grid_spec
 from model import MODELS
 from recipes import (AUGMENTS, DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, PRECISIONS, QUICK_RECIPE, RECIPES, SCHEDULES,
                      make_config, recipe_values)
-from runstore import code_digest, failed_result, make_task, run_task, stored_result
+from adoption import Adoption, adopt, candidates, differences, migrate, migration_plan
+from runstore import (STORE, as_view, environment, failed_result, link_view, link_views, make_task, run_digest_of,
+                      run_task, same_computation, stored_result)
 from studies import (BEST_RATE_HEADER, NOT_IN_ALL, RUN_STUDIES, STUDY_DATASETS, STUDY_FLAGS, STUDY_PRECISIONS,
                      STUDY_RECIPES, STUDY_SEEDS,
                      Spec, Study, best_rate_rows, default_recipe, lr_rule, manifest_name, margin_for, margins_in_words,
@@ -242,28 +245,85 @@ def worker_threads(args) -> int:
     return args.threads or threads_per_job(args.jobs)
 
 
-def plan(studies: dict[str, Spec], args) -> tuple[list[dict], list[dict]]:
-    """(tasks to train, finished results reused); writes each study's HParams config and manifest.
+@dataclass
+class Plan:
+    """What an invocation does with its runs: each distinct computation once, whatever study asked for it."""
+    tasks: list[dict] = field(default_factory=list)  # to train (probes of adoptions not included)
+    finished: list[dict] = field(default_factory=list)  # results found, one per view that asked for them
+    adoptions: list[Adoption] = field(default_factory=list)  # configs of older code: a probe, then adopted or trained
+    migrated: int = 0  # runs of the older layout moved into the store (or, dry, that would be)
+    views: int = 0  # runs every study asked for, counted per study
+    shared: int = 0  # of those, asked for again by another study or name: no run of their own
 
-    Each run is resolved here once (config, identity, directory, dataset entry) and carried in its task.
+
+def run_env(args, device) -> dict:
+    """The environment the runs train in: this process's torch, the device type the runs will use."""
+    if isinstance(device, torch.device):
+        return environment(device)
+    return environment("cuda" if args.gpus_per_run > 0 else "cpu")  # Ray: what each run reserves
+
+
+def plan(studies: dict[str, Spec], args, env: dict | None = None) -> Plan:
+    """The runs to train, reuse and adopt; writes each study's HParams config and manifest, links finished views.
+
+    Each run is resolved here once (config, identity, store and view directories, dataset entry) and carried in its
+    task; two studies or names that ask for the same computation share one task, and each gets its view.
     """
-    tasks, finished = [], []
-    code = code_digest()  # the training code's identity: a finished run of other code is never reused
+    env = env or environment("cpu")
+    logdir, dry = Path(args.logdir), args.dry_run
+    moves = migration_plan(logdir)
+    pending = {m.store_dir: m.result for m in moves} if dry else {}
+    if moves and not dry:
+        migrate(logdir, moves)
+        print(f"moved {len(moves)} runs of the older layout into {logdir / STORE} (their studies show them as before)")
+    out = Plan(migrated=len(moves))
     dataset = get_dataset(args.dataset)
+    unique: dict[str, dict] = {}
     for study, spec in studies.items():
-        planned = [make_task(c, args.logdir, dataset, code, force=args.force, quiet=args.quiet)
+        planned = [make_task(c, logdir, dataset, run_digest_of(c), env, force=args.force, quiet=args.quiet)
                    for c in expand(study, spec, args)]
         check_distinct(planned)
-        if not args.dry_run:
-            write_hparams_config(Path(args.logdir) / study, [t["config"] for t in planned])
-            write_manifest(Path(args.logdir) / study, planned, args)
+        if not dry:
+            write_hparams_config(logdir / study, [t["config"] for t in planned])
+            write_manifest(logdir / study, planned, args)
+        out.views += len(planned)
         for task in planned:
-            done = None if args.force else stored_result(Path(task["run_dir"]), task["config"], code)
-            if done:
-                finished.append(done)
-            else:
-                tasks.append(task)
-    return tasks, finished
+            first = unique.setdefault(task["store_dir"], task)
+            if first is not task:
+                first["views"].append({"run_dir": task["run_dir"], "study": study, "name": task["config"]["name"]})
+                out.shared += 1
+    to_check = []
+    for task in unique.values():
+        done = None if args.force else (stored_result(Path(task["store_dir"]), task["config"], task["code_digest"], env)
+                                         or _pending_result(pending, task, env))
+        if done:
+            out.finished += [as_view(done, v) for v in _view_configs(task)]
+            if not dry:
+                link_view(Path(task["store_dir"]), Path(task["run_dir"]), task["config"]["study"], task["config"]["name"])
+                link_views(task)
+        else:
+            to_check.append(task)
+    by_run: dict[str, list[dict]] = {}
+    for task in to_check:
+        by_run.setdefault(task["config_id"], []).append(task)
+    for rid, group in by_run.items():
+        old = {} if args.force else candidates(logdir, group[0]["config"], env, rid, pending)
+        adoptable = sorted((t for t in group if t["config"]["seed"] in old), key=lambda t: t["config"]["seed"])
+        if adoptable:
+            out.adoptions.append(Adoption(adoptable[0], old, adoptable[1:]))
+        out.tasks += [t for t in group if t["config"]["seed"] not in old]
+    return out
+
+
+def _pending_result(pending: dict[Path, dict], task: dict, env: dict) -> dict | None:
+    """A dry run's view of a run the migration would move into this task's store directory."""
+    result = pending.get(Path(task["store_dir"]))
+    return result if result is not None and same_computation(result, task["config"], task["code_digest"], env) else None
+
+
+def _view_configs(task: dict) -> list[dict]:
+    """The config of every view that asked for the task's run: its own, then the other studies' and names'."""
+    return [task["config"], *({**task["config"], "study": v["study"], "name": v["name"]} for v in task["views"])]
 
 
 def check_distinct(tasks: list[dict]) -> None:
@@ -336,13 +396,20 @@ def regularization_line(spec: Spec, args) -> str:
     return line
 
 
-def print_plan(studies: dict[str, Spec], tasks: list[dict], finished: list[dict], args, device) -> None:
+def print_plan(studies: dict[str, Spec], planned: Plan, args, device) -> None:
+    tasks, finished = planned.tasks, planned.finished
     n_configs = sum(len(spec) for spec in studies.values())
-    configs = [t["config"] for t in tasks] + [r["config"] for r in finished]
+    configs = ([t["config"] for t in tasks] + [r["config"] for r in finished]
+               + [t["config"] for a in planned.adoptions for t in (a.probe, *a.pending)])
     seeds = sorted({seeds_of(s, args) for s in studies})
     label = "its own recipe" if all(traits(s).own_recipe for s in studies) else None
-    print(f"plan: {', '.join(studies)}: {n_configs} configs x {'/'.join(map(str, seeds))} seeds = {len(configs)} runs, "
-          f"{len(finished)} finished, {len(tasks)} to train on {device}; {recipe_summary(configs, label)}")
+    probes, after = len(planned.adoptions), sum(len(a.pending) for a in planned.adoptions)
+    print(f"plan: {', '.join(studies)}: {n_configs} configs x {'/'.join(map(str, seeds))} seeds = {planned.views} runs, "
+          f"{len(finished)} finished, {len(tasks) + probes} to train on {device}; {recipe_summary(configs, label)}")
+    print(f"runs: {planned.views - planned.shared} distinct computations ({planned.shared} asked for again by another "
+          f"study or name, trained once); {probes} probes, {after} adopted after their probe (trained where a probe "
+          f"differs); {planned.migrated} of the older layout {'to move' if args.dry_run else 'moved'} into "
+          f"{Path(args.logdir) / STORE}")
     if "batch_size" in studies:
         print(f"batch_size study: {lr_rule(args)}")
     if "regularization" in studies:
@@ -358,12 +425,22 @@ def print_plan(studies: dict[str, Spec], tasks: list[dict], finished: list[dict]
         threads = torch.get_num_threads() if args.jobs == 1 else worker_threads(args)  # one job: this process's
         print(f"cpus: {cpus} usable ({how}): --jobs {args.jobs}, {threads} torch thread{'s' if threads > 1 else ''} each")
     print(precision_line(args, device))
-    if tasks and args.backend == "local":  # Ray's workers are not this machine
-        seconds, how = estimate_seconds(tasks, device, args.jobs, worker_threads(args), args.logdir)
-        print(f"estimated time: {fmt_minutes(seconds)} with --jobs {args.jobs} ({how})")
+    to_time = tasks + [a.probe for a in planned.adoptions]
+    if to_time and args.backend == "local":  # Ray's workers are not this machine
+        seconds, how = estimate_seconds(to_time, device, args.jobs, worker_threads(args), args.logdir)
+        print(f"estimated time: {fmt_minutes(seconds)} with --jobs {args.jobs} ({how}; adopted runs take none)")
     if args.dry_run:
         for t in tasks:
-            print(f"  would train {t['run_dir']}")
+            print(f"  would train {t['store_dir']}{_asked_by(t)}")
+        for a in planned.adoptions:
+            print(f"  would probe {a.probe['store_dir']}{_asked_by(a.probe)} against {a.old_runs[a.probe['config']['seed']]}"
+                  f", then adopt {len(a.pending)} seed{'s' * (len(a.pending) != 1)}")
+
+
+def _asked_by(task: dict) -> str:
+    """' (activation/relu, depth/conv2)': every study and name whose view shows the run."""
+    names = [f"{task['config']['study']}/{task['config']['name']}", *(f"{v['study']}/{v['name']}" for v in task["views"])]
+    return f" ({', '.join(names)})"
 
 
 def execute(tasks: list[dict], args) -> list[dict]:
@@ -385,7 +462,9 @@ def execute(tasks: list[dict], args) -> list[dict]:
     try:
         if args.backend == "ray":
             for t in tasks:  # workers run in another directory: the run store is named by absolute paths
-                t["run_dir"] = os.path.abspath(t["run_dir"])
+                t["run_dir"], t["store_dir"] = os.path.abspath(t["run_dir"]), os.path.abspath(t["store_dir"])
+                for view in t["views"]:
+                    view["run_dir"] = os.path.abspath(view["run_dir"])
             return run_ray(run_task, tasks, on_done, failed=failed_result, address=args.ray_address,
                            cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, threads=args.threads,
                            keep_out=[args.logdir, args.resultdir])
@@ -398,6 +477,53 @@ def execute(tasks: list[dict], args) -> list[dict]:
         for t in tasks:
             t.pop("log", None)
         bar.close()
+
+
+def train_all(planned: Plan, args) -> tuple[list[dict], dict[str, int]]:
+    """Train the plan's runs and probes, then adopt each probed config's other seeds or train them where the probe
+    differs; every result once per view that asked for it, and the counts trained, skipped and adopted."""
+    probes = [a.probe for a in planned.adoptions]
+    done = execute(planned.tasks + probes, args)
+    results, retrain = _per_view(planned.tasks + probes, done), []
+    counts = {"trained": _trained(done), "skipped": sum(bool(r.get("skipped")) for r in done), "adopted": 0}
+    for adoption, probed in zip(planned.adoptions, done[len(planned.tasks):]):
+        retrain += _adopt_or_not(adoption, probed, results, counts)
+    again = execute(retrain, args)
+    counts["trained"] += _trained(again)
+    return results + _per_view(retrain, again), counts
+
+
+def _adopt_or_not(adoption: Adoption, probed: dict, results: list[dict], counts: dict[str, int]) -> list[dict]:
+    """Adopt the pending seeds where the probe reproduced its older run bit for bit; else the tasks to train."""
+    probe = adoption.probe
+    old = adoption.old_runs[probe["config"]["seed"]]
+    if probed.get("status") not in ("ok", "diverged"):
+        return adoption.pending  # the probe did not finish: nothing is proven
+    diffs = differences(Path(probe["store_dir"]), old)
+    if diffs:
+        print(f"probe {probe['store_dir']}: {', '.join(diffs)} differ from {old}: its other "
+              f"{len(adoption.pending)} seeds train")
+        return adoption.pending
+    for task in adoption.pending:
+        adopted = adopt(adoption.old_runs[task["config"]["seed"]], task, Path(probe["store_dir"]))
+        link_views(task)
+        results += [as_view(adopted, c) for c in _view_configs(task)]
+        counts["adopted"] += 1
+    return []
+
+
+def _per_view(tasks: list[dict], done: list[dict]) -> list[dict]:
+    """Each result, then a copy for every other view of its run (under that study's and config's name)."""
+    out = []
+    for task, result in zip(tasks, done):
+        out.append(result)
+        if result.get("status") in ("ok", "diverged"):
+            out += [as_view(result, c) for c in _view_configs(task)[1:]]
+    return out
+
+
+def _trained(done: list[dict]) -> int:
+    return sum(r.get("status") in ("ok", "diverged") and not r.get("skipped") for r in done)
 
 
 class DiskFull(Exception):
@@ -496,33 +622,32 @@ def run_command(args, parser: Parser, studies: dict[str, Study], default_study: 
         if directory.is_dir() and not args.dry_run:
             remove_stale_temps(directory)
     try:
-        tasks, finished = plan(selected, args)
+        planned = plan(selected, args, run_env(args, device))
     except OSError as e:
         if not is_disk_full(e):
             raise
         print(f"{prog}: error: {disk_full_message(args.logdir)}", file=sys.stderr)
         return 1
     if args.backend == "local":
-        args.jobs = args.jobs or default_jobs(device, len(tasks))
+        args.jobs = args.jobs or default_jobs(device, len(planned.tasks) + len(planned.adoptions))
         if args.jobs == 1 and (args.threads or torch.get_num_threads() > worker_threads(args)):
             torch.set_num_threads(worker_threads(args))  # torch's own default counts the host's cores
-    print_plan(selected, tasks, finished, args, device)
+    print_plan(selected, planned, args, device)
     if args.dry_run:
         return 0
     start = time.perf_counter()
     try:
-        results = finished + execute(tasks, args)
+        results, counts = train_all(planned, args)
     except DiskFull as e:
         print(f"{prog}: error: {disk_full_message(str(e))}; finished runs are kept: free some space and rerun "
               f"the same command", file=sys.stderr)
         return 1
     except UsageError as e:  # the Ray cluster named by --ray-address or RAY_ADDRESS is not there
         parser.error(str(e))
-    code = summarize(results)
-    trained = sum(r["status"] in ("ok", "diverged") and not r.get("skipped") for r in results[len(finished):])
-    skipped = len(finished) + sum(bool(r.get("skipped")) for r in results)
-    print(f"{trained} runs trained, {skipped} skipped (already finished) in "
-          f"{fmt_minutes(time.perf_counter() - start)}; curves: tensorboard --logdir {args.logdir}")
+    code = summarize(planned.finished + results)
+    print(f"{counts['trained']} runs trained, {len(planned.finished) + counts['skipped']} skipped (already finished), "
+          f"{counts['adopted']} adopted after their probe in {fmt_minutes(time.perf_counter() - start)}; "
+          f"curves: tensorboard --logdir {args.logdir}")
     print_best_rates(results)
     if not args.no_plot:
         code = max(code, make_plots(selected, args))

@@ -82,44 +82,48 @@ def test_numeric_code_that_imports_a_module_outside_the_digest_is_refused(projec
 def test_a_run_of_other_code_is_not_reused_and_stays_beside_the_new_one(tmp_path, capsys, monkeypatch):
     argv = [*TINY, "--logdir", str(tmp_path), "--resultdir", str(tmp_path / "r")]
     assert run.main(argv) == 0
-    first = sorted(tmp_path.glob("MLP/MLP-*/seed0/result.json"))
-    assert len(first) == 1 and json.loads(first[0].read_text())["code_digest"] == runstore.code_digest()
-    before, real = first[0].read_bytes(), runstore.code_digest()
+    first = sorted(tmp_path.glob("runs/*/seed0/result.json"))
+    real = runstore.run_digest_of(json.loads(first[0].read_text())["config"])
+    assert len(first) == 1 and json.loads(first[0].read_text())["code_digest"] == real
+    before = first[0].read_bytes()
     capsys.readouterr()
     assert run.main(argv) == 0
     assert "0 runs trained, 1 skipped" in capsys.readouterr().out
 
     other = "0123456789abcdef"  # as if the training code had been edited
-    monkeypatch.setattr(runstore, "code_digest", lambda root=ROOT: other)
-    monkeypatch.setattr(run, "code_digest", lambda root=ROOT: other)
+    monkeypatch.setattr(runstore, "run_digest_of", lambda config, source=None: other)
+    monkeypatch.setattr(run, "run_digest_of", lambda config, source=None: other)
     assert run.main(argv) == 0
-    assert "1 runs trained, 0 skipped" in capsys.readouterr().out
-    both = sorted(tmp_path.glob("MLP/MLP-*/seed0/result.json"))
+    assert "1 runs trained, 0 skipped" in capsys.readouterr().out  # its one seed is the probe
+    both = sorted(tmp_path.glob("runs/*/seed0/result.json"))
     assert len(both) == 2 and first[0] in both and first[0].read_bytes() == before
     assert {json.loads(p.read_text())["code_digest"] for p in both} == {other, real}
+    assert len(list(tmp_path.glob("MLP/MLP-*/seed0"))) == 2  # a view of each
     manifest = json.loads((tmp_path / "MLP" / "study-mnist-quick.json").read_text())
     assert manifest["code_digest"] == other
 
 
 def test_a_worker_whose_code_differs_from_the_plan_refuses_to_train(tmp_path):
-    config = {"model": "MLP", "name": "MLP", "seed": 0, "subset": 200, "epochs": 1, "device": "cpu", "study": "s"}
-    result = runstore.run_task({"config": config, "run_dir": str(tmp_path / "s"), "quiet": True,
-                                "code_digest": "not-this-code"})
+    task = planned_task(tmp_path)
+    result = runstore.run_task({**task, "code_digest": "not-this-code"})
     assert result["status"] == "failed" and "the code changed on disk" in result["error"]
-    assert not (tmp_path / "s" / "result.json").exists()
+    assert not list(tmp_path.rglob("result.json"))
 
 
 def planned_task(tmp_path, **config) -> dict:
     config = make_config(**{"model": "MLP", "name": "MLP", "seed": 0, "subset": 200, "epochs": 1, "device": "cpu",
                             "study": "s", "evals_per_epoch": 1, **config})
-    return runstore.make_task(config, tmp_path, get_dataset(config["dataset"]), runstore.code_digest(), quiet=True)
+    return runstore.make_task(config, tmp_path, get_dataset(config["dataset"]), runstore.run_digest_of(config),
+                              runstore.environment("cpu"), quiet=True)
 
 
 @pytest.mark.parametrize("damage, why", [
-    (lambda t: {**t, "run_dir": t["run_dir"].replace("seed0", "seed1")}, "is not the directory of this config"),
-    (lambda t: {**t, "config": {**t["config"], "lr": 0.5}}, "is not the directory of this config"),
+    (lambda t: {**t, "run_dir": t["run_dir"].replace("seed0", "seed1")}, "is not the view of this config"),
+    (lambda t: {**t, "store_dir": t["store_dir"].replace("seed0", "seed1")}, "is not the store directory"),
+    (lambda t: {**t, "config": {**t["config"], "lr": 0.5}}, "is not the store directory of this config"),
     (lambda t: {**t, "config": {k: v for k, v in t["config"].items() if k != "evals_per_epoch"}}, "not normalised"),
     (lambda t: {**t, "dataset": get_dataset("fashion-mnist")}, "carries dataset 'fashion-mnist'"),
+    (lambda t: {**t, "env": {**t["env"], "torch": "0.0"}}, "planned for torch 0.0"),
 ])
 def test_a_worker_trains_only_the_run_the_planner_resolved(tmp_path, damage, why):
     task = damage(planned_task(tmp_path))
@@ -130,12 +134,14 @@ def test_a_worker_trains_only_the_run_the_planner_resolved(tmp_path, damage, why
 
 def test_evals_per_epoch_is_part_of_the_run_identity(tmp_path):
     four, one = planned_task(tmp_path, evals_per_epoch=4), planned_task(tmp_path, evals_per_epoch=1)
-    assert four["run_dir"] != one["run_dir"]
+    assert four["run_dir"] != one["run_dir"] and four["store_dir"] != one["store_dir"]
     without_key = {k: v for k, v in four["config"].items() if k != "evals_per_epoch"}  # as configs were before
     assert runstore.config_id(without_key) == four["config_id"]  # the default adds nothing to an identity
     assert runstore.run_task(one)["evals_per_epoch"] == 1
-    assert runstore.stored_result(Path(one["run_dir"]), one["config"]) is not None
-    assert runstore.stored_result(Path(one["run_dir"]), four["config"]) is None
+    env, code = one["env"], one["code_digest"]
+    assert runstore.stored_result(Path(one["store_dir"]), one["config"], code, env) is not None
+    assert runstore.stored_result(Path(one["store_dir"]), four["config"], code, env) is None
+    assert runstore.stored_result(Path(one["store_dir"]), one["config"], code, {**env, "device_type": "cuda"}) is None
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES)
