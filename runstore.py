@@ -373,7 +373,7 @@ def run_task(task: dict) -> dict:
     code, env = task["code_digest"], task["env"]
     log = None if task.get("quiet") else task.get("log", _print_flush)
     try:
-        with dir_lock(store.parent, f"{LOCK_NAME}-{store.name}") as locked:
+        with run_lock(store) as locked:
             if not locked:
                 return {"status": "busy", "study": config["study"], "name": config["name"], "seed": config["seed"],
                         "run_dir": str(view)}
@@ -437,6 +437,11 @@ def dir_lock(path: Path, name: str = LOCK_NAME) -> Iterator[bool]:
         finally:
             if locked:
                 _unlock(f)
+
+
+def run_lock(store_dir: Path):
+    """The lock of one run, beside its store directory (which appears only when the run is stored)."""
+    return dir_lock(store_dir.parent, f"{LOCK_NAME}-{store_dir.name}")
 
 
 def _fcntl():

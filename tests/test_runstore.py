@@ -48,7 +48,7 @@ def edited_digest(project, module: str, old: str, new: str) -> str:
 @pytest.mark.parametrize("module, old, new", [
     ("run", '"which comparison to run;', '"which comparison to train;'),  # a flag's help text
     ("cli", "(see --help)", "(see the help)"),  # the parser's one-line errors
-    ("run", "runs trained, {skipped}", "runs done, {skipped}"),  # a message run.py prints
+    ("run", "runs trained, {len(planned.finished)", "runs done, {len(planned.finished)"),  # a message run.py prints
     ("report", "How to read the verdicts.", "Reading the verdicts."),  # a report sentence
     ("plot", "N_MISCLASSIFIED = 32", "N_MISCLASSIFIED = 16"),  # a figure
     ("evaluate", 'per-class accuracy: "', 'accuracy per class: "'),  # evaluate.py's command line
