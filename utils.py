@@ -1,6 +1,6 @@
 """Shared plumbing: device choice, CPUs, git, atomic writes, the run files' formats, TensorBoard helpers.
 
-Outside the code digest (runstore.PLUMBING_MODULES): nothing here decides a number.
+Outside the code digest (digest.PLUMBING_MODULES): nothing here decides a number.
 """
 from __future__ import annotations
 
