@@ -51,24 +51,16 @@ class _Words(ast.NodeTransformer):
 
     def visit_Module(self, node: ast.Module) -> ast.Module:
         node.body = [n for n in node.body if not _is_command_line(n)]
-        return self._body(node)
+        return self.generic_visit(node)
 
     def visit_FunctionDef(self, node):
         node.returns, node.type_comment = None, None
         for arg in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs, node.args.vararg, node.args.kwarg):
             if arg is not None:
                 arg.annotation, arg.type_comment = None, None
-        return self._body(node)
+        return self.generic_visit(node)
 
     visit_AsyncFunctionDef = visit_FunctionDef
-
-    def visit_ClassDef(self, node: ast.ClassDef) -> ast.ClassDef:
-        return self._body(node)
-
-    def visit_Lambda(self, node: ast.Lambda) -> ast.Lambda:
-        for arg in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs):
-            arg.annotation = None
-        return self.generic_visit(node)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AnnAssign:
         node.annotation = ast.Constant(None)  # a declaration stays (a dataclass field), its type goes
@@ -92,16 +84,10 @@ class _Words(ast.NodeTransformer):
         node.msg = None
         return self.generic_visit(node)
 
-    def _body(self, node):
-        self.generic_visit(node)
-        return node
-
     def generic_visit(self, node):
         super().generic_visit(node)
-        for name in ("body", "finalbody"):  # a block emptied of messages still has to be a block
-            block = getattr(node, name, None)
-            if name == "body" and isinstance(block, list) and not block and not isinstance(node, ast.Module):
-                node.body = [ast.Pass()]
+        if isinstance(getattr(node, "body", None), list) and not node.body and not isinstance(node, ast.Module):
+            node.body = [ast.Pass()]  # a block emptied of messages (`if log: log(...)`) is still a block
         return node
 
 
@@ -167,11 +153,14 @@ def _import_bindings(node: ast.Import | ast.ImportFrom) -> dict[str, tuple[str, 
 
 
 def _bound_names(node: ast.stmt) -> list[str]:
+    """The names a top-level definition or assignment binds; none for anything else (an assignment to an
+    attribute or an item changes state, so it counts as a statement of its own, always hashed)."""
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return [node.name]
     targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
         node, (ast.AnnAssign, ast.AugAssign)) else []
-    return [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    names = [n for t in targets for n in ast.walk(t) if not isinstance(n, (ast.Tuple, ast.List, ast.Starred, ast.expr_context))]
+    return [n.id for n in names] if names and all(isinstance(n, ast.Name) for n in names) else []
 
 
 @dataclass
@@ -477,8 +466,8 @@ class _Walk:
         key = ("record", id(node), frozenset(replaced))
         if key not in self.program.memo:
             body = [m for m in node.body if not isinstance(m, ast.AnnAssign) and _member_name(m) not in replaced]
-            self.program.memo[key] = ast.ClassDef(node.name, node.bases, node.keywords, body or [ast.Pass()],
-                                                  node.decorator_list)
+            self.program.memo[key] = ast.ClassDef(name=node.name, bases=node.bases, keywords=node.keywords,
+                                                  body=body or [ast.Pass()], decorator_list=node.decorator_list)
         return self.program.memo[key]
 
     def constant(self, module: str, name: str) -> object:
