@@ -268,11 +268,17 @@ def _value(node: ast.expr, names: Callable[[str], object]) -> object:
     raise _NotAValue(ast.dump(node))
 
 
+class _Code(str):
+    """An expression the evaluator could not reduce to a value: its dump stands for it."""
+
+
 def _json(value: object) -> object:
-    """A value as JSON can hold it, tuples and lists alike."""
+    """A value as JSON can hold it, tuples and lists alike; code as {"code": its dump}."""
+    if isinstance(value, _Code):
+        return {"code": str(value)}
     if isinstance(value, dict):
         return {str(k): _json(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(value, (tuple, list, set, frozenset)):
+    if isinstance(value, (tuple, list)):
         return [_json(v) for v in value]
     return value
 
@@ -298,8 +304,9 @@ def _member_name(member: ast.stmt) -> str | None:
 def _record_facts(cls: ast.ClassDef, call: ast.Call, constant: Callable[[str], object]) -> tuple[dict, set[str]]:
     """(the facts of one registry entry, the names of the record's members those facts replace).
 
-    The facts are the record's fields (defaults, then the entry's arguments) and the values of its one-line
-    properties, without its words (WORD_FIELDS). A value the digest cannot evaluate is kept as its code.
+    The facts are the record's fields (defaults, then the entry's arguments, positional ones in the fields'
+    order) and the values of its one-line properties, without its words (WORD_FIELDS). A value the digest
+    cannot evaluate is kept as its code.
     """
     facts: dict[str, object] = {}
 
@@ -307,22 +314,22 @@ def _record_facts(cls: ast.ClassDef, call: ast.Call, constant: Callable[[str], o
         try:
             return _value(expr, lambda n: facts if n == "self" else constant(n))
         except Exception:  # noqa: BLE001 - anything the evaluator cannot do: the expression counts as code
-            return {"code": ast.dump(expr)}
+            return _Code(ast.dump(expr))
 
-    replaced = set()
-    for member in cls.body:
-        if isinstance(member, ast.AnnAssign) and isinstance(member.target, ast.Name):
-            replaced.add(member.target.id)
-            if member.value is not None:
-                facts[member.target.id] = value(member.value)
+    fields = [m for m in cls.body if isinstance(m, ast.AnnAssign) and isinstance(m.target, ast.Name)]
+    replaced = {f.target.id for f in fields}
+    for member in fields:
+        if member.value is not None:
+            facts[member.target.id] = value(member.value)
+    for i, arg in enumerate(call.args):
+        facts[fields[i].target.id if i < len(fields) and not isinstance(arg, ast.Starred) else f"*{i}"] = value(arg)
     for keyword in call.keywords:
-        if keyword.arg is not None:
-            facts[keyword.arg] = value(keyword.value)
+        facts[keyword.arg or "**"] = value(keyword.value)
     for member in cls.body:
         expr = _property_value(member)
         if expr is not None and member.name not in WORD_FIELDS:
             result = value(expr)
-            if not (isinstance(result, dict) and set(result) == {"code"}):
+            if not isinstance(result, _Code):
                 facts[member.name] = result
                 replaced.add(member.name)
     return {k: _json(v) for k, v in facts.items() if k not in WORD_FIELDS}, replaced | WORD_FIELDS
