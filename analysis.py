@@ -7,15 +7,14 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 import stats
-from dataloader import Dataset, get_dataset
+from dataset_facts import Dataset, get_dataset
 from recipes import DEFAULT_DATASET
 from studies import (LEGACY_MANIFEST, REFERENCES, best_rates, default_recipe, manifest_name, margin_for, reference_map,
                      traits)
-from utils import atomic_path, load_predictions, read_json, valid_result
+from utils import LazyModule, atomic_path, load_predictions, read_json, valid_result
+
+np, pd = LazyModule("numpy"), LazyModule("pandas")  # imported when first used: --help needs neither
 
 STORE, VIEW_FILE = "runs", "view.json"  # runstore's: logs/runs/ holds the runs, a study's view names them (docs/on-disk.md)
 CSV_COLUMNS = ["study", "config", "name", "seed", "tag", "step", "epoch", "value"]

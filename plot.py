@@ -11,20 +11,26 @@ import statistics
 import sys
 from pathlib import Path
 
-import matplotlib
+from analysis import (PROG, View, best_run, find_views, focus_rows, layer_names, load_view, natural_key, run_dataset,
+                      warn, write_comparisons)
+import report
+from report import pct, write_choices, write_report
+from studies import margins_in_words, traits
+from cli import Parser, check_writable, exit_with, positive_float
+from utils import LazyModule, UsageError, atomic_path, load_predictions, write_between
 
-matplotlib.use("Agg")  # files only: no display needed on servers and in CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
-from analysis import (PROG, View, best_run, find_views, focus_rows, layer_names, load_view,  # noqa: E402
-                      natural_key, run_dataset, warn, write_comparisons)
-import report  # noqa: E402
-from report import pct, write_choices, write_report  # noqa: E402
-from studies import margins_in_words, traits  # noqa: E402
-from cli import Parser, check_writable, exit_with, positive_float  # noqa: E402
-from utils import UsageError, atomic_path, load_predictions, write_between  # noqa: E402
+def _agg() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed on servers and in CI
+
+
+# imported when first used: `plot.py --help` and the modules that import this one for a constant wait for none
+plt = LazyModule("matplotlib.pyplot", setup=_agg)
+mcolors = LazyModule("matplotlib.colors", setup=_agg)
+np = LazyModule("numpy")
+pd = LazyModule("pandas")
 
 N_MISCLASSIFIED = 32
 
@@ -259,7 +265,7 @@ def plot_confusion(view: View, run: dict, path: Path) -> Path:
     confusion = np.array(run["test_confusion"])
     fig, ax = plt.subplots(figsize=(6.5, 5.8), layout="constrained")
     # a power norm: the diagonal holds ~1000 per cell, the errors a few; both should be visible
-    image = ax.imshow(confusion, cmap="Blues", norm=matplotlib.colors.PowerNorm(0.3))
+    image = ax.imshow(confusion, cmap="Blues", norm=mcolors.PowerNorm(0.3))
     for (i, j), v in np.ndenumerate(confusion):
         ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
                 color="white" if v > confusion.max() / 3 else "black")

@@ -7,17 +7,16 @@ import re
 import statistics
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 import stats
 from analysis import (best_run, code_name, focus_rows, grad_ratios, layer_names, natural_key, run_dataset,
                       study_dataset, val_curve)
-from dataloader import DATASETS, get_dataset
+from dataset_facts import DATASETS, get_dataset
 from studies import (BEST_RATE_HEADER, REFERENCES, TRAITS, best_rate_rows, margins_in_words, recipe_summary, references_in_words,
                      traits)
 from recipes import RECIPES
-from utils import atomic_path
+from utils import LazyModule, atomic_path
+
+np, pd = LazyModule("numpy"), LazyModule("pandas")  # imported when first used: --help needs neither
 
 
 # ---- words -----------------------------------------------------------------------------------------

@@ -3,16 +3,17 @@
 A run is stored once, under logs/runs/<id>/seed<k>/, keyed by what it computes; each study that asks for it
 sees it in a view, logs/<study>/<name>-<id>/seed<k>/, of linked files. A finished run is reused when its
 config, the code that decides its numbers and the environment all match, the way a build tool decides
-what is up to date. "The code" is the parsed source of NUMERIC_MODULES: the
-networks, the data pipeline, the training step and loop, the optimizers and schedules, evaluation and
-the config's defaults. Comments, docstrings, formatting and a module's command line (`main`, the
-`__main__` block) do not count; the parser, help texts, messages, this module, reports and plots are
-outside it. A run of other code stays on disk untouched; the new run goes beside it, in a directory of
+what is up to date. "The code" is digest.py's: the statements of the numeric
+modules (networks, data pipeline, training step and loop, optimizers and schedules, evaluation, the
+config's defaults) that training reaches, with a registry counting only the entries a config uses and a
+dataset counting as the values of its numeric facts. Words never count: docstrings, comments,
+annotations, exception messages, log and print text, a dataset's title and class names, a module's
+command line, code that no training path reaches; nor do the parser, help texts, this module, reports
+and plots. A run of other code stays on disk untouched; the new run goes beside it, in a directory of
 its own.
 """
 from __future__ import annotations
 
-import ast
 import hashlib
 import inspect
 import json
@@ -21,73 +22,17 @@ import shutil
 import tempfile
 import traceback
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
+# the code identity lives in digest.py (no torch); these names stay importable from here
+from digest import NUMERIC_MODULES, code_digest, code_modules, numeric_tree, run_digest  # noqa: F401
 from recipes import DEFAULT_CONFIG, make_config
 from train import train_run
-from utils import (ROOT, TEMP_PREFIX, clean_dir, disk_full_message, is_disk_full, read_json, temp_prefix, valid_result,
+from utils import (TEMP_PREFIX, clean_dir, disk_full_message, is_disk_full, read_json, temp_prefix, valid_result,
                    write_json)
 
-# The modules whose code decides a run's numbers. Numeric code imports only these and PLUMBING_MODULES
-# (code_modules checks it), so numeric code cannot hide in a module the digest leaves out.
-NUMERIC_MODULES = ("dataloader", "evaluate", "model", "recipes", "train")
-PLUMBING_MODULES = ("utils",)  # files, TensorBoard, devices, git: what numeric code calls to write, not to compute
 LOCK_NAME = ".lock"
-
-
-# ---- code identity ---------------------------------------------------------------------------------
-
-def numeric_tree(source: str) -> ast.Module:
-    """The parsed source without what decides no number: docstrings, the `main` function, the `__main__` block."""
-    tree = ast.parse(source)
-    tree.body = [node for node in tree.body if not _is_command_line(node)]
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
-                node.body = node.body[1:] or [ast.Pass()]
-    return tree
-
-
-def _is_command_line(node: ast.stmt) -> bool:
-    """`def main(...)` or `if __name__ == "__main__":` at a module's top level."""
-    if isinstance(node, ast.FunctionDef):
-        return node.name == "main"
-    return (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
-            and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__")
-
-
-def _project_imports(tree: ast.AST, root: Path) -> set[str]:
-    """Names of the project's top-level modules that `tree` imports anywhere (lazy imports included)."""
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
-    return {n for n in names if (root / f"{n}.py").is_file()}
-
-
-def code_modules(root: Path = ROOT) -> list[str]:
-    """NUMERIC_MODULES; RuntimeError when one of them imports a project module that is neither numeric nor plumbing."""
-    allowed = set(NUMERIC_MODULES) | set(PLUMBING_MODULES)
-    for name in NUMERIC_MODULES:
-        stray = _project_imports(numeric_tree((root / f"{name}.py").read_text()), root) - allowed
-        if stray:
-            raise RuntimeError(f"{name}.py imports {', '.join(sorted(stray))}, which the code digest does not "
-                               f"cover: add it to runstore.NUMERIC_MODULES or move the numeric code")
-    return sorted(NUMERIC_MODULES)
-
-
-@lru_cache(maxsize=4)
-def code_digest(root: Path = ROOT) -> str:
-    """16 hex digits of the numeric code: the trees of code_modules(root), as numeric_tree parses them."""
-    h = hashlib.sha256()
-    for name in code_modules(root):
-        h.update(f"{name}\0{ast.dump(numeric_tree((root / f'{name}.py').read_text()))}\0".encode())
-    return h.hexdigest()[:16]
 
 
 # ---- run identity ------------------------------------------------------------------------------------
@@ -103,8 +48,9 @@ _MISSING = object()
 
 
 def run_digest_of(config: dict, source=None) -> str:
-    """The digest of the code that decides `config`'s numbers."""
-    return code_digest()
+    """The digest of the code that decides `config`'s numbers (digest.run_digest; `source`: the modules' text at
+    another commit, digest.source_at)."""
+    return run_digest(config, source)
 
 
 def device_type(device) -> str:

@@ -30,9 +30,10 @@ import warnings
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
-import numpy as np
-from scipy import optimize
-from scipy import stats as ss
+from utils import LazyModule
+
+# imported when first used: a module that imports this one for a constant (plot.py --help) waits for none
+np, optimize, ss = LazyModule("numpy"), LazyModule("scipy.optimize"), LazyModule("scipy.stats")
 
 ALPHA = 0.05
 POWER = 0.8  # the power at which the smallest detectable effect and the seeds needed are stated

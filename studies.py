@@ -9,7 +9,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Callable
 
-from dataloader import get_dataset
+from dataset_facts import get_dataset
 from recipes import (ACTIVATIONS, BEST_RECIPE, DEFAULT_CONFIG, OPTIMIZERS, PRECISIONS, SPEED_RECIPE, precision_of,
                      recipe_values, weight_decay_of)
 

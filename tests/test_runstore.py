@@ -1,6 +1,5 @@
-"""The run store: code identity, reuse only by the same config and code, CPUs found, names, imports without fcntl."""
+"""The run store: reuse only by the same config and code, CPUs found, names, imports without fcntl (the digest: test_digest.py)."""
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,65 +17,6 @@ from utils import usable_cpus
 
 TINY = ["--model", "MLP", "--epochs", "1", "--seeds", "1", "--subset", "500", "--device", "cpu", "--jobs", "1",
         "--no-plot", "--quiet"]
-
-
-@pytest.fixture
-def project(tmp_path):
-    """A copy of the project's modules, to edit."""
-    copy = tmp_path / "project"
-    copy.mkdir()
-    for path in ROOT.glob("*.py"):
-        shutil.copy(path, copy / path.name)
-    return copy
-
-
-def test_the_code_digest_covers_what_decides_the_numbers(project):
-    assert runstore.code_modules(project) == ["dataloader", "evaluate", "model", "recipes", "train"]
-    assert runstore.code_digest(project) == runstore.code_digest(ROOT)
-
-
-def edited_digest(project, module: str, old: str, new: str) -> str:
-    """The digest of `project` after replacing `old` (which must be there) by `new` in module.py."""
-    path = project / f"{module}.py"
-    source = path.read_text()
-    assert old in source, (module, old)
-    path.write_text(source.replace(old, new, 1))
-    runstore.code_digest.cache_clear()
-    return runstore.code_digest(project)
-
-
-@pytest.mark.parametrize("module, old, new", [
-    ("run", '"which comparison to run;', '"which comparison to train;'),  # a flag's help text
-    ("cli", "(see --help)", "(see the help)"),  # the parser's one-line errors
-    ("run", "runs trained, {len(planned.finished)", "runs done, {len(planned.finished)"),  # a message run.py prints
-    ("report", "How to read the verdicts.", "Reading the verdicts."),  # a report sentence
-    ("plot", "N_MISCLASSIFIED = 32", "N_MISCLASSIFIED = 16"),  # a figure
-    ("evaluate", 'per-class accuracy: "', 'accuracy per class: "'),  # evaluate.py's command line
-    ("utils", '"the disk is full: no space left', '"disk full: no space left'),  # plumbing's messages
-    ("model", '"""The seed\'s networks', '"""Networks'),  # a docstring
-    ("model", "from torch import nn\n", "from torch import nn  # a comment\n\n\n"),  # comments and formatting
-])
-def test_edits_that_cannot_change_a_number_keep_the_digest(project, module, old, new):
-    before = runstore.code_digest(project)
-    assert edited_digest(project, module, old, new) == before
-
-
-@pytest.mark.parametrize("module, old, new", [
-    ("train", "    optimizer.step()\n    return loss, logits", "    optimizer.step()\n    optimizer.step()\n    return loss, logits"),
-    ("model", "nn.Linear(128, n_classes)", "nn.Linear(128, n_classes, bias=False)"),
-    ("dataloader", "SPLIT_SEED = 0", "SPLIT_SEED = 1"),
-    ("evaluate", "EVAL_BATCH = 256", "EVAL_BATCH = 128"),
-    ("recipes", '"momentum": ("SGD", 0.01, {"momentum": 0.9})', '"momentum": ("SGD", 0.01, {"momentum": 0.8})'),
-])
-def test_a_statement_of_the_numeric_code_changes_the_digest(project, module, old, new):
-    before = runstore.code_digest(project)
-    assert edited_digest(project, module, old, new) != before
-
-
-def test_numeric_code_that_imports_a_module_outside_the_digest_is_refused(project):
-    (project / "helpers.py").write_text("SCALE = 2\n")
-    with pytest.raises(RuntimeError, match="train.py imports helpers"):
-        edited_digest(project, "train", "import torch\n", "import torch\nimport helpers\n")
 
 
 def test_a_run_of_other_code_is_not_reused_and_stays_beside_the_new_one(tmp_path, capsys, monkeypatch):

@@ -29,9 +29,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 from analysis import COMPARISON_COLUMNS, View  # noqa: E402
-from dataloader import DATASETS  # noqa: E402
+from dataset_facts import DATASETS  # noqa: E402
 from recipes import RECIPES  # noqa: E402
-from runstore import code_digest  # noqa: E402
+from digest import code_digest  # noqa: E402
 from stats import VERDICTS  # noqa: E402
 from studies import OPTIM_STUDIES, RUN_STUDIES  # noqa: E402
 from table import README, README_MARK, RESULTS, table  # noqa: E402
