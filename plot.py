@@ -17,7 +17,8 @@ import report
 from report import pct, write_choices, write_report
 from studies import margins_in_words, traits
 from cli import Parser, check_writable, exit_with, positive_float
-from utils import LazyModule, UsageError, atomic_path, load_predictions, write_between
+from utils import (LazyModule, UsageError, atomic_path, disk_full_message, is_disk_full, load_predictions,
+                   write_between)
 
 
 def _agg() -> None:
@@ -43,10 +44,12 @@ def colors_for(names: list[str]) -> dict[str, tuple]:
 
 
 def save(fig, path: Path) -> Path:
-    """Save a figure atomically: readers never see half a PNG."""
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    """Save a figure atomically: readers never see half a PNG, and a failed write (a full disk) leaves no part."""
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -339,6 +342,8 @@ def draw(data: dict, resultdir: Path) -> list[Path]:
     try:
         written.append(plot_misclassified(view, best, resultdir / f"misclassified_{name}.png"))
     except (OSError, ValueError, RuntimeError) as e:  # no predictions, or the data missing
+        if is_disk_full(e):  # not this figure's problem: main says it once
+            raise
         warn(f"{name}: no misclassified-images figure ({type(e).__name__}: {e})")
     return written
 
@@ -394,6 +399,22 @@ def main(argv: list[str] | None = None) -> int:
     if partial:
         warn(f"{len(partial)} partial run{'s' if len(partial) > 1 else ''} (no readable result.json) left out: "
              f"{', '.join(map(str, partial[:5]))}{', ...' if len(partial) > 5 else ''}")
+    try:
+        written = write_results(selected, loaded, logdir, resultdir, args.readme)
+    except OSError as e:
+        if not is_disk_full(e):
+            raise
+        # every file is written atomically: each one is whole, as it was before or new
+        print(f"{PROG}: error: {disk_full_message(resultdir)}; no file is half-written: free some space and rerun",
+              file=sys.stderr)
+        return 1
+    print(f"{PROG}: wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def write_results(selected: list[View], loaded: dict[str, dict], logdir: Path, resultdir: Path,
+                  readme: str | None) -> list[Path]:
+    """The selected views' CSVs and figures, REPORT.md, the choices table (and README's copy): the paths written."""
     written = []
     for view in selected:
         if not loaded[view.name]["runs"]:
@@ -403,10 +424,9 @@ def main(argv: list[str] | None = None) -> int:
     written.append(write_report(logdir, loaded, resultdir))
     choices = write_choices(loaded, resultdir)
     written += choices
-    if choices and args.readme:
-        written.append(write_between(args.readme, README_MARK, choices[0].read_text()))
-    print(f"{PROG}: wrote {', '.join(str(p) for p in written)}")
-    return 0
+    if choices and readme:
+        written.append(write_between(readme, README_MARK, choices[0].read_text()))
+    return written
 
 
 if __name__ == "__main__":
