@@ -221,7 +221,7 @@ def comparison_sentence(c: stats.Comparison) -> str:
     head = f"{c.config} vs {c.reference}: {pp(c.mean_diff)} over {seeds_text(c)}"
     if c.p_holm is None:
         return f"{head}: inconclusive, no test ({c.p_note})."
-    head += f" ({seed_split(c)})"
+    head += f"; {seed_split(c)}"
     if c.no_spread:
         tests = (f"every seed gave the same difference, so the t-test is at its limit (the difference is certain "
                  f"under its normal model); sign-flip p = {fmt_p(c.p_signflip)} is the p to quote")

@@ -14,6 +14,7 @@ import plot
 import stats
 import run
 from runstore import config_dir
+from conftest import results_script
 from recipes import make_config
 from report import bound as pp_bound
 from utils import write_json
@@ -249,7 +250,7 @@ def test_hand_made_logs_give_the_known_numbers(hand_made, labels, tmp_path, caps
             f"inconclusive, within ±{sim_far} pp.") in report and "highest mean" not in report
     # seed 3 is partial in every config: left out, and said so
     left = "3 paired seeds, 1 left out (seed 3: sigmoid did not finish and relu did not finish)"
-    assert (f"  - sigmoid vs relu: -1.70 pp over {left} (worse in 3 of 3 seeds, worst -2.30 pp): **inconclusive, "
+    assert (f"  - sigmoid vs relu: -1.70 pp over {left}; worse in 3 of 3 seeds, worst -2.30 pp: **inconclusive, "
             f"within ±{sim_far} pp** (paired t-test across seeds, Holm-adjusted p = {fmt_p(2 * p_t_sig)}; simultaneous "
             f"95% interval {100 * sim_sig[0]:+.2f} to {100 * sim_sig[1]:+.2f} pp; equivalence: that interval is not "
             f"inside the margin ±0.5 pp (TOST at its level, adjusted p = {fmt_p(min(1.0, 4 * p_eq_sig))}); on new "
@@ -287,7 +288,7 @@ def test_hand_made_logs_give_the_known_numbers(hand_made, labels, tmp_path, caps
     size = f"worse by 1.90 pp ({-100 * ci[1]:.2f} to {-100 * ci[0]:.2f})"  # one comparison: simultaneous = plain
     # 3 seeds: the sign-flip test cannot confirm, so no dagger (weak evidence), the words say t-test only
     assert table_row(depth, "conv1")[2:4] == ["95.60 ± 0.56% (3 seeds)", f"{size} (vs conv2)"]
-    assert (f"conv1 vs conv2: -1.90 pp over 3 paired seeds (worse in 3 of 3 seeds, worst -2.00 pp): **{size}** "
+    assert (f"conv1 vs conv2: -1.90 pp over 3 paired seeds; worse in 3 of 3 seeds, worst -2.00 pp: **{size}** "
             f"(paired t-test across seeds, Holm-adjusted p = {fmt_p(p)}; simultaneous 95% interval "
             f"{100 * ci[0]:+.2f} to {100 * ci[1]:+.2f} pp; ") in depth
     assert "t-test only (with 1 comparison the sign-flip test can confirm nothing below 6 seeds" in depth
@@ -300,6 +301,11 @@ def test_hand_made_logs_give_the_known_numbers(hand_made, labels, tmp_path, caps
         ("1", "1.0"), ("2", "2.0")]
     assert [float(r["epoch"]) for r in rows if (r["name"], r["seed"], r["tag"]) == ("conv1", "0", "train/loss")] == [
         s / 4 for s in range(1, 9)]
+
+    # docs/results/check.py recomputes every number of both comparisons CSVs from the per-seed files plot.py wrote
+    check = results_script("check", "results_check")
+    assert check.recompute_problems(sorted(out.glob("*_comparisons.csv"))) == (
+        [], "recomputed from the per-seed files: 3 rows checked, 0 mismatches")
 
     for name in ("compare_depth", "grad_norms_depth"):  # the activation study's figures: the real run below
         assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -121,8 +121,8 @@ def test_a_comparison_sentence_says_how_its_seeds_went_and_the_margin_beside_the
     assert report.seed_split(c) == "better in 3, worse in 1, equal in 1 of 5 seeds, worst -0.03 pp"
     [ten] = found({"sigmoid": list(-0.01 + 0.001 * np.sin(np.arange(10)))})
     assert report.seed_split(ten) == "worse in 10 of 10 seeds, worst -1.10 pp"
-    assert report.comparison_sentence(ten).startswith("sigmoid vs relu: -0.98 pp over 10 paired seeds (worse in 10 of "
-                                                      "10 seeds, worst -1.10 pp): **worse by 0.98 pp")
+    assert report.comparison_sentence(ten).startswith("sigmoid vs relu: -0.98 pp over 10 paired seeds; worse in 10 of "
+                                                      "10 seeds, worst -1.10 pp: **worse by 0.98 pp")
     relu = dataclasses.replace(ten, ref_mean=0.9878)  # 1.22% error: the quick margin is 41% of it
     assert report.margin_text([relu]) == "±0.5 pp (41% of relu's 1.22% test error)"
     assert "equivalence margin ±0.5 pp (41% of relu's 1.22% test error), declared" in \
