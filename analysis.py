@@ -24,7 +24,8 @@ COMPARISON_COLUMNS = ["study", "config", "reference", "seeds", "mean_diff", "ci_
                       "seeds_worse", "worst_seed_diff", "new_low", "new_high", "test_images", "image_ss"]
 # <view>_seeds.csv: every finished seed of every config, and against its reference (where it has one) McNemar's
 # discordant counts: with the comparisons CSV's image_ss, every number of the comparisons CSV can be recomputed
-SEED_COLUMNS = ["study", "dataset", "recipe", "config", "reference", "seed", "test_acc", "only_config", "only_reference"]
+SEED_COLUMNS = ["study", "dataset", "recipe", "config", "reference", "seed", "test_acc", "only_config",
+                "only_reference"]
 PROG = "plot.py"
 
 

@@ -60,7 +60,7 @@ def target_cell(epochs: list[float | None]) -> str:
     return f"{median:.2f}" + (f" ({missed} of {len(epochs)} seeds not reached)" if missed else "")
 
 
-DAGGER = "†"  # weak evidence: the sign-flip test could have confirmed this better/worse at its seed count, and did not
+DAGGER = "†"  # weak evidence: the sign-flip test could have confirmed this better/worse at its seed count; it did not
 SIGN_ONLY = 5e-5  # an interval end within 0.005 pp of 0 claims the sign, not a size: it prints as the sign-only form
 
 
@@ -154,7 +154,8 @@ def grouped(rows: list[dict], found: list[stats.Comparison]) -> list[tuple[dict,
 def table(rows: list[dict], found: list[stats.Comparison]) -> list[str]:
     cells = {c.config: against(c) for c in found}
     lines = [f"Rows by verdict ({', '.join(TABLE_GROUPS[:-1])}), within a verdict by mean test accuracy: no rank is "
-             f"claimed among configs the tests do not tell apart. {DAGGER}: the t-test alone (see the findings).", "",
+             f"claimed among configs the tests do not tell apart. {DAGGER}: weak evidence, the sign-flip test "
+             f"could have confirmed it at this seed count and did not (see the findings).", "",
              "| config | parameters | test accuracy (mean ± std) | against its reference "
              f"| best val accuracy (mean) | epochs to {target_text(rows)} val accuracy (median) | wall time (mean) |",
              "|---|---:|---:|---|---:|---:|---:|"]
