@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from analysis import (PROG, View, best_run, find_views, focus_rows, layer_names, load_view, natural_key, run_dataset,
-                      warn, write_comparisons)
+                      warn, write_comparisons, write_seeds)
 import report
 from report import pct, write_choices, write_report
 from studies import margins_in_words, traits
@@ -329,7 +329,8 @@ def draw(data: dict, resultdir: Path) -> list[Path]:
     csv = resultdir / f"{name}_scalars.csv"
     with atomic_path(csv) as tmp:  # every run of the study on this dataset and recipe, older configs included
         data["every_scalar"].to_csv(tmp, index=False)
-    written = [csv, write_comparisons(resultdir / f"{name}_comparisons.csv", view.study, data["comparisons"])]
+    written = [csv, write_comparisons(resultdir / f"{name}_comparisons.csv", view.study, data["comparisons"]),
+               write_seeds(resultdir / f"{name}_seeds.csv", view, rows, data["comparisons"])]
     if not rows:
         warn(f"{name}: every run diverged: no figures")
         return written
