@@ -22,6 +22,7 @@ import shutil
 import tempfile
 import traceback
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
