@@ -7,20 +7,25 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 import stats
-from dataloader import Dataset, get_dataset
+from dataset_facts import Dataset, get_dataset
 from recipes import DEFAULT_DATASET
 from studies import (LEGACY_MANIFEST, REFERENCES, best_rates, default_recipe, manifest_name, margin_for, reference_map,
                      traits)
-from utils import atomic_path, load_predictions, read_json, valid_result
+from utils import LazyModule, atomic_path, load_predictions, read_json, valid_result
 
+np, pd = LazyModule("numpy"), LazyModule("pandas")  # imported when first used: --help needs neither
+
+STORE, VIEW_FILE = "runs", "view.json"  # runstore's: logs/runs/ holds the runs, a study's view names them (docs/on-disk.md)
 CSV_COLUMNS = ["study", "config", "name", "seed", "tag", "step", "epoch", "value"]
 COMPARISON_COLUMNS = ["study", "config", "reference", "seeds", "mean_diff", "ci_low", "ci_high", "sim_low", "sim_high",
-                      "p_paired", "p_holm", "margin", "p_equiv_holm", "mde", "mcnemar_every_pair", "p_mcnemar_max",
-                      "verdict", "within_margin", "p_signflip", "p_signflip_holm", "confirmed", "boot_low", "boot_high"]
+                      "p_paired", "p_holm", "margin", "p_equiv_adj", "mde", "mcnemar_every_pair", "p_mcnemar_max",
+                      "verdict", "within_margin", "p_signflip", "p_signflip_holm", "confirmed", "seeds_better",
+                      "seeds_worse", "worst_seed_diff", "new_low", "new_high", "test_images", "image_ss"]
+# <view>_seeds.csv: every finished seed of every config, and against its reference (where it has one) McNemar's
+# discordant counts: with the comparisons CSV's image_ss, every number of the comparisons CSV can be recomputed
+SEED_COLUMNS = ["study", "dataset", "recipe", "config", "reference", "seed", "test_acc", "only_config",
+                "only_reference"]
 PROG = "plot.py"
 
 
@@ -38,7 +43,7 @@ def find_studies(logdir: Path) -> list[str]:
     """Directories of logdir holding at least one <config>/seed<k>/ run directory."""
     if not logdir.is_dir():
         return []
-    return sorted(d.name for d in logdir.iterdir() if d.is_dir() and run_dirs(d))
+    return sorted(d.name for d in logdir.iterdir() if d.is_dir() and d.name != STORE and run_dirs(d))
 
 
 @dataclass(frozen=True)
@@ -143,10 +148,20 @@ def load_runs(study_dir: Path) -> tuple[list[dict], list[Path]]:
         except (OSError, ValueError):  # absent or half-written: the run did not finish
             r = None
         if valid_result(r):
-            runs.append({**r, "run_dir": d, "config_dir": d.parent.name})
+            names = view_names(d, r)
+            runs.append({**r, **names, "config": {**r["config"], **names}, "run_dir": d, "config_dir": d.parent.name})
         else:
             partial.append(d)
     return runs, partial
+
+
+def view_names(run_dir: Path, result: dict) -> dict:
+    """The study and config name a view shows its run under (the stored result names whichever study trained it)."""
+    try:
+        view = read_json(run_dir / VIEW_FILE)
+        return {"study": str(view["study"]), "name": str(view["name"])}
+    except (OSError, ValueError, KeyError, TypeError):  # a run of the older layout: its own result says
+        return {"study": result.get("study"), "name": result["name"]}
 
 
 def label(runs: list[dict]) -> list[dict]:
@@ -394,12 +409,42 @@ def comparisons(study: str, rows: list[dict], manifest: dict | None, runs: list[
     return stats.decide(found)
 
 
+def comparison_rows(study: str, found: list[stats.Comparison]) -> list[dict]:
+    """The comparisons CSV's rows (COMPARISON_COLUMNS), one per comparison."""
+    return [{**{k: getattr(c, k) for k in COMPARISON_COLUMNS if hasattr(c, k)}, "study": study, "seeds": len(c.seeds)}
+            for c in found]
+
+
 def write_comparisons(path: Path, study: str, found: list[stats.Comparison]) -> Path:
     """result/<study>_comparisons.csv: one row per comparison, accuracy differences as fractions."""
-    rows = [{**{k: getattr(c, k) for k in COMPARISON_COLUMNS if hasattr(c, k)}, "study": study, "seeds": len(c.seeds)}
-            for c in found]
     with atomic_path(path) as tmp:
-        pd.DataFrame(rows, columns=COMPARISON_COLUMNS).to_csv(tmp, index=False)
+        pd.DataFrame(comparison_rows(study, found), columns=COMPARISON_COLUMNS).to_csv(tmp, index=False)
+    return path
+
+
+def seed_rows(view: View, rows: list[dict], found: list[stats.Comparison]) -> list[dict]:
+    """The per-seed CSV's rows (SEED_COLUMNS): each config's finished seeds in the rows' order, with the reference it
+    is compared with and McNemar's counts against it where the comparison has them."""
+    against = {c.config: c for c in found}
+    out = []
+    for row in sorted(rows, key=lambda row: natural_key(row["name"])):
+        c = against.get(row["name"])
+        counts = c.counts if c is not None else None
+        for r in sorted(row["runs"], key=lambda r: r["seed"]):
+            seed = r["seed"]
+            paired = counts is not None and seed in counts.only_config
+            out.append({"study": view.study, "dataset": view.dataset, "recipe": view.recipe, "config": row["name"],
+                        "reference": c.reference if c is not None else None, "seed": seed, "test_acc": r["test_acc"],
+                        "only_config": counts.only_config[seed] if paired else None,
+                        "only_reference": counts.only_reference[seed] if paired else None})
+    return out
+
+
+def write_seeds(path: Path, view: View, rows: list[dict], found: list[stats.Comparison]) -> Path:
+    """<view>_seeds.csv: per-seed test accuracies of every config (small: committed with the reference results)."""
+    frame = pd.DataFrame(seed_rows(view, rows, found), columns=SEED_COLUMNS)
+    with atomic_path(path) as tmp:
+        frame.astype({"only_config": "Int64", "only_reference": "Int64"}).to_csv(tmp, index=False)
     return path
 
 

@@ -32,8 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cli import Parser, check_writable, exit_with, positive_float, positive_int
-from dataloader import (DATA_ROOT, DATASETS, DataError, get_dataset, load_splits, prepare_raw, to_channels_last,
-                        torchvision_dataset)
+from dataloader import DATA_ROOT, DATASETS, DataError, Dataset, get_dataset, load_splits, prepare_raw, to_channels_last
 from model import build_model, named_layers
 from recipes import DEFAULT_DATASET, PRECISIONS, SPEED_RECIPE
 from studies import BASE_NETWORKS, STUDY_DATASETS
@@ -48,6 +47,13 @@ EXAMPLES_MAX_EPOCHS = 14  # pytorch/examples' default --epochs
 
 
 # ---- the classic pipeline and pytorch/examples' recipe ----------------------------------------
+
+def torchvision_dataset(ds: Dataset, root: Path, train: bool, **kwargs):
+    """torchvision's class for `ds` over root/<folder>/raw, never downloading."""
+    import torchvision.datasets
+
+    return getattr(torchvision.datasets, ds.folder)(str(root), train=train, download=False, **kwargs)
+
 
 def classic_dataset(train: bool, dataset: str = DEFAULT_DATASET):
     """torchvision's dataset class (MNIST, FashionMNIST) with ToTensor and Normalize applied per sample, as in

@@ -31,7 +31,9 @@ class DefaultsFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if (action.default in (None, False, argparse.SUPPRESS) or "default" in text or not action.option_strings):
+        # `is`, not `in`: 0.0 == False, and a default of 0 is worth showing (--gpus-per-run)
+        if (any(action.default is no_default for no_default in (None, False, argparse.SUPPRESS))
+                or "default" in text or not action.option_strings):
             return text
         return f"{text} (default: %(default)s)" if text else "default: %(default)s"
 
@@ -47,6 +49,18 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+class Refused(argparse.Action):
+    """A flag that does nothing here (another script's): refused with one line saying where it belongs, never
+    silently ignored. Hidden from --help; its dest keeps `default`, so code shared with that script still reads it."""
+
+    def __init__(self, option_strings: list[str], dest: str, why: str = "", **kwargs):
+        super().__init__(option_strings, dest, nargs="*", help=argparse.SUPPRESS, **kwargs)
+        self.why = why
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string}: {self.why}")
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -59,9 +73,14 @@ def positive_int(text: str) -> int:
 
 def _number(text: str) -> float:
     try:
-        return float(text)
+        return plain_zero(float(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+
+
+def plain_zero(value: float) -> float:
+    """-0.0 as 0.0: equal values, but JSON writes them apart, so `--weight-decay -0` would name another run than 0."""
+    return 0.0 if value == 0 else value
 
 
 def non_negative_float(text: str) -> float:

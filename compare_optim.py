@@ -4,7 +4,8 @@
     python compare_optim.py --lr 0.01    # one rate for all (the original project's unfair setup)
     python compare_optim.py --lr-sweep   # a log-spaced grid per optimizer, best rate picked on val
 
-A front of run.py: the same flags, planning and run store, over the optimizer studies.
+A front of run.py: its planning, run store and flags, over the optimizer studies; the flags that would do
+nothing here (--optimizer, --model, --grid, --name, --scale-lr) are refused with a line naming run.py.
 """
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
-"""The dataset registry (MNIST, Fashion-MNIST); loading from data/, offline and checksum-verified, to the device."""
+"""Loading a dataset_facts registry entry (MNIST, Fashion-MNIST) from data/, offline and checksum-verified, to the device."""
 from __future__ import annotations
 
 import gzip
 import hashlib
 import math
-import os
 import shutil
 import zlib
 from dataclasses import dataclass
@@ -15,81 +14,11 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
+from dataset_facts import DATA_ROOT, DATASETS, IDX_FILES, Dataset, get_dataset  # noqa: F401 - the registry, re-exported
 from recipes import DEFAULT_DATASET
 from utils import atomic_path, remove_stale_temps
 
-# MNIST_DATA_DIR points the suite at another copy (tests use it to corrupt a private one).
-DATA_ROOT = Path(os.environ.get("MNIST_DATA_DIR") or Path(__file__).resolve().parent / "data")
 SPLIT_SEED = 0  # fixes the train/val split for every run of the suite
-IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Everything the suite knows about a dataset; every other module asks this, none names one."""
-
-    name: str  # the --dataset value, and the config's "dataset"
-    title: str  # how headings, figure titles and messages name it
-    folder: str  # data/<folder>/raw holds its files (also torchvision's class name, for bench.py)
-    md5: dict[str, str]  # MD5 of each decompressed file
-    classes: tuple[str, ...]  # label k's name, for confusion matrices and figures
-    item_word: str  # what the report calls its images ("digits")
-    mean: float  # pixel mean and std (pixels in [0, 1]) over the official training set's 60,000 images
-    std: float
-    target_val_acc: float  # the val accuracy behind the report's "epochs to target"
-    hflip: bool  # a horizontally mirrored image keeps its label (clothing), so augmentation may flip it (not digits)
-    image_shape: tuple[int, int, int] = (1, 28, 28)
-    n_train: int = 55_000  # the official training set, split into train and val by SPLIT_SEED
-    n_val: int = 5_000
-    n_test: int = 10_000
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def background(self) -> float:
-        """A black pixel (0) after normalization: what augmentation fills in where it shifts or rotates."""
-        return -self.mean / self.std
-
-    def raw(self, root: Path = DATA_ROOT) -> Path:
-        """The folder of its files under data root `root`."""
-        return Path(root) / self.folder / "raw"
-
-
-# Normalization: mean and std of the official training images' pixels (in [0, 1]), computed once with
-# numpy over the decompressed train-images file: MNIST 0.13066 and 0.30811 (the customary 0.1307 and
-# 0.3081, kept), Fashion-MNIST 0.28604 and 0.35302.
-DATASETS: dict[str, Dataset] = {d.name: d for d in (
-    Dataset(
-        name="mnist", title="MNIST", folder="MNIST", item_word="digits", mean=0.1307, std=0.3081,
-        # as published with MNIST (and in torchvision)
-        md5=dict(zip(IDX_FILES, ("6bbc9ace898e44ae57da46a324031adb", "a25bea736e30d166cdddb491f175f624",
-                                 "2646ac647ad5339dbf082846283269ea", "27ae3e4e09519cfbb04c329615203637"))),
-        classes=tuple(str(k) for k in range(10)),
-        target_val_acc=0.98, hflip=False),  # a mirrored 2, 3, 4, 5, 7 or 9 is no digit
-    Dataset(
-        name="fashion-mnist", title="Fashion-MNIST", folder="FashionMNIST", item_word="images",
-        mean=0.2860, std=0.3530,
-        # data/FashionMNIST/raw's .gz files are Debian's wrappers (not upstream's bytes); their contents
-        # are upstream's, so these are the decompressed files' sums (the source's MD5SUMS.decompressed)
-        md5=dict(zip(IDX_FILES, ("f4a8712d7a061bf5bd6d2ca38dc4d50a", "9018921c3c673c538a1fc5bad174d6f9",
-                                 "8181f5470baa50b63fa0f6fddb340f0a", "15d484375f8d13e6eb1aabb0c3f46965"))),
-        classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                 "Ankle boot"),
-        # chosen on validation only, before any test accuracy was looked at: the base study's five networks,
-        # quick recipe (2 epochs), seed 0, reached best val accuracies of Net 89.4%, LeNet 88.2%, MLP 87.9%,
-        # NetDeep 86.1%, NetSigmoid 83.4%. 87% is reached by Net at 0.75 epochs, LeNet and MLP at 1.75 and
-        # by neither NetDeep nor NetSigmoid within 2: like MNIST's 98%, a level that separates fast from slow.
-        target_val_acc=0.87, hflip=True),  # a mirrored shirt, shoe or bag is still one
-)}
-
-
-def get_dataset(name: str) -> Dataset:
-    """The registry's entry `name`; ValueError naming the valid ones."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset '{name}'; valid: {', '.join(DATASETS)}")
-    return DATASETS[name]
 
 
 class DataError(RuntimeError):
@@ -157,13 +86,6 @@ def prepare_raw(root: Path = DATA_ROOT, dataset: str = DEFAULT_DATASET) -> None:
     if missing:  # the data ships with the suite: nothing is downloaded at run time
         raise DataError(f"{ds.title} files {', '.join(missing)} are not in {raw}: restore them with "
                         f"'git checkout -- {_rel(raw)}' or copy the four .gz files there")
-
-
-def torchvision_dataset(ds: Dataset, root: Path, train: bool, **kwargs):
-    """torchvision's class for `ds` over root/<folder>/raw, never downloading."""
-    import torchvision.datasets
-
-    return getattr(torchvision.datasets, ds.folder)(str(root), train=train, download=False, **kwargs)
 
 
 @lru_cache(maxsize=4)

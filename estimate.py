@@ -68,9 +68,11 @@ def n_evaluated(config: dict, ds: Dataset) -> int:
 
 
 def finished_runs(logdir: str | Path | None) -> list[dict]:
-    """Readable finished (status ok) result.json files under logdir/<study>/<config>/seed<k>/."""
+    """Readable finished (status ok) result.json files, each run once: the store's (logdir/runs/<id>/seed<k>/) and
+    those of the older layout (logdir/<study>/<config>/seed<k>/ without a view.json); a study's views are links."""
     runs = []
-    for path in sorted(Path(logdir).glob("*/*/seed*/result.json")) if logdir else ():
+    paths = sorted(Path(logdir).glob("*/*/seed*/result.json")) if logdir else []
+    for path in (p for p in paths if not (p.parent / "view.json").is_file()):
         try:
             result = json.loads(path.read_text())
             if result["status"] == "ok" and float(result["wall_time_s"]) > 0 and isinstance(result["config"], dict):

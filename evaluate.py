@@ -85,12 +85,14 @@ def load_checkpoint(path: str, device: torch.device) -> tuple[nn.Module, dict]:
 def main(argv: list[str] | None = None) -> int:
     from dataloader import DataError, get_dataset, load_splits
     from cli import Parser
+    from recipes import precision_of
     from utils import DEVICES, UsageError, pick_device
 
     parser = Parser(prog="evaluate.py", description="Evaluate a saved model on the test set of the dataset it was "
                                                     "trained on (MNIST or Fashion-MNIST, read from the checkpoint).")
     parser.add_argument("checkpoint", help="path to a model.pt written by a run")
-    parser.add_argument("--device", default="auto", choices=DEVICES)
+    parser.add_argument("--device", default="auto", choices=DEVICES,
+                        help="where to evaluate; auto: cuda, else mps, else the CPU, whichever this machine has")
     args = parser.parse_args(argv)
     try:
         device = pick_device(args.device)
@@ -107,9 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluate.py: error: {e}", file=sys.stderr)
         return 1
     ds = get_dataset(ckpt["dataset"])
-    metrics = evaluate(model, splits.test_x, splits.test_y)
-    print(f"{ckpt['model']} {ckpt['model_args']} on {len(splits.test_x)} {ds.title} test images: "
-          f"loss {metrics['loss']:.4f}, accuracy {100 * metrics['acc']:.2f}%")
+    # the precision the run trained and tested in, so that the numbers are the run's; older checkpoints hold no config
+    precision = precision_of(ckpt.get("config") or {})
+    metrics = evaluate(model, splits.test_x, splits.test_y, precision=precision)
+    print(f"{ckpt['model']} {ckpt['model_args']} on {len(splits.test_x)} {ds.title} test images in {precision} "
+          f"(the precision it trained in): loss {metrics['loss']:.4f}, accuracy {100 * metrics['acc']:.2f}%")
     print("per-class accuracy: " + "  ".join(f"{name}: {100 * a:.1f}%"
                                              for name, a in zip(ds.classes, metrics["per_class_acc"])))
     print("confusion matrix (rows: true class, columns: predicted):")

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import stats
 from analysis import CHANCE_MARGIN, View, did_not_learn, grad_ratios, layer_names
-from dataloader import DATASETS, get_dataset
+from dataset_facts import DATASETS, get_dataset
 from recipes import RECIPES
-from report import DAGGER, anchor, plural, size_words
+from report import DAGGER, SIGN_ONLY, anchor, inside_margin, plural, shown_verdict, size_words, t_only, unconfirmable
 from studies import EXPLANATIONS, MARGINS, REFERENCES, STUDY_MARGINS, traits
 
 EVIDENCE_KEY = "evidence"  # CHOICES.json's key for the part's evidence
@@ -156,8 +156,8 @@ def references(view: dict) -> list[str]:
 def as_comparison(e: dict) -> stats.Comparison:
     """An evidence entry's comparison as a stats.Comparison, for report's words (size_words) to say it."""
     c = e["comparison"]
-    seeds = c.get("seeds") or e["seeds"]
-    return stats.Comparison(config=e["name"], reference=e["reference"], seeds=list(range(seeds)), diffs=[],
+    seeds = c.get("seeds") or e.get("seeds") or 0
+    return stats.Comparison(config=e.get("name"), reference=e.get("reference"), seeds=list(range(seeds)), diffs=[],
                             mean_diff=c["mean_diff"], ci_low=None, ci_high=None, p_paired=None, p_equiv=None,
                             margin=c["margin"],
                             p_note=c.get("p_note"), family=c.get("family") or 0, sim_low=c["sim_low"],
@@ -165,21 +165,50 @@ def as_comparison(e: dict) -> stats.Comparison:
                             confirmed=c["confirmed"])
 
 
+def verdict(e: dict) -> str:
+    """The verdict the words give (report.shown_verdict): equivalent only where the simultaneous interval lies inside
+    the margin, so that the committed parts' comparisons, decided before that rule, read alike."""
+    return shown_verdict(as_comparison(e))
+
+
+def negligible(e: dict) -> bool:
+    """A better/worse verdict whose simultaneous interval lies inside the margin (report.inside_margin)."""
+    return verdict(e) in ("better", "worse") and inside_margin(as_comparison(e))
+
+
 def real(e: dict | None) -> bool:
     """A better/worse verdict outside the margin: a difference that matters."""
-    c = (e or {}).get("comparison")
-    return bool(c) and c["verdict"] in ("better", "worse") and not c["within_margin"]
+    return bool((e or {}).get("comparison")) and verdict(e) in ("better", "worse") and not negligible(e)
 
 
 def dagger(e: dict) -> str:
-    return DAGGER if e["comparison"]["verdict"] in ("better", "worse") and e["comparison"]["confirmed"] is False else ""
+    """The weak-evidence mark (report.t_only): the sign-flip test could have confirmed it at its seeds, and did not."""
+    return DAGGER if t_only(as_comparison(e)) else ""
+
+
+def mark(e: dict) -> str:
+    """What a sentence adds to a verdict's size: the dagger (weak evidence), or ', t-test only' where the seeds are too
+    few for the sign-flip test to confirm anything (report.unconfirmable), as REPORT.md's words say."""
+    return ", t-test only" if unconfirmable(as_comparison(e)) else dagger(e)
 
 
 def symbol(e: dict) -> str:
-    """▲ ▼ real, △ ▽ negligible, ≈ equivalent, ? inconclusive; † where the sign-flip test did not confirm it."""
-    c = e["comparison"]
-    mark = NEGLIGIBLE[c["verdict"]] if c["verdict"] in NEGLIGIBLE and c["within_margin"] else SYMBOLS[c["verdict"]]
-    return mark + dagger(e)
+    """▲ ▼ real, △ ▽ negligible, ≈ equivalent, ? inconclusive; † weak evidence (dagger)."""
+    shown = verdict(e)
+    return (NEGLIGIBLE[shown] if negligible(e) else SYMBOLS[shown]) + dagger(e)
+
+
+def t_test_only_seeds(view: dict) -> list[int]:
+    """The seed counts of a view's better/worse verdicts that the sign-flip test cannot confirm at all
+    (report.unconfirmable): their cell says so in words, as no mark does."""
+    return sorted({e["comparison"].get("seeds") or e["seeds"] for e in compared(view)
+                   if unconfirmable(as_comparison(e))})
+
+
+def t_test_only_note(view: dict) -> str:
+    """' (t-test only at 5 seeds)' where a view has such verdicts, else ''."""
+    few = t_test_only_seeds(view)
+    return f" (t-test only at {' or '.join(map(str, few))} seeds)" if few else ""
 
 
 # ---- words -----------------------------------------------------------------------------------------
@@ -196,7 +225,7 @@ def acc(e: dict) -> str:
 
 def size(e: dict) -> str:
     """The verdict with its size, as REPORT.md says it: 'worse by 1.43 pp (0.97 to 1.89)'."""
-    return size_words(as_comparison(e)) + dagger(e)
+    return size_words(as_comparison(e)) + mark(e)
 
 
 def gap_pp(e: dict) -> str:
@@ -242,7 +271,7 @@ def cell(view: dict) -> str:
         members = sorted((e for e in compared(view) if e["reference"] == ref), key=lambda e: -e["test_mean"])
         listed = ", ".join(f"{e['name']} {pc(e['test_mean'])} {symbol(e)}" for e in members)
         groups.append(f"{ref} {pc(entry(view, ref)['test_mean'])}: {listed}")
-    return "; ".join(groups)
+    return "; ".join(groups) + t_test_only_note(view)
 
 
 def legend() -> list[str]:
@@ -254,13 +283,15 @@ def legend() -> list[str]:
         "with its verdict against the reference, paired by seed. pp: percentage points, the difference of two "
         "accuracies (98.5% against 98.0%: 0.5 pp).",
         "▲ better / ▼ worse: a real difference (paired t-test across seeds, Holm-corrected for the study's number "
-        "of comparisons; REPORT.md gives its 95% interval). △ / ▽: real but negligible, inside the margin.",
-        "≈ equivalent: shown to lie inside the margin. ? inconclusive: the seeds cannot tell either way; it is not "
-        "evidence of no effect.",
+        "of comparisons; REPORT.md gives its simultaneous 95% interval). △ / ▽: real but negligible, that interval "
+        "lies inside the margin.",
+        "≈ equivalent: no difference found, and that interval lies inside the margin. ? inconclusive: neither; the "
+        "seeds cannot tell either way, which is not evidence of no effect.",
         f"Margin: the largest difference declared too small to matter, fixed before any run: {quick} for the quick "
         f"recipe (2 epochs, how fast a choice learns), {full} for the full one (trained to convergence){own}.",
-        f"{DAGGER}: on the t-test alone; the exact sign-flip test, which assumes nothing about the seeds' spread, did "
-        "not confirm it (with n seeds its smallest p is 2/2^n, so 5 seeds cannot confirm anything).",
+        f"{DAGGER}: weak evidence; at that seed count the exact sign-flip test, which assumes nothing about the seeds' "
+        "spread, could have confirmed the verdict and did not. \"t-test only at n seeds\": too few seeds for that "
+        "test to confirm anything (its smallest p is 2/2^n), so ▲ ▼ △ ▽ there rest on the t-test alone.",
     ]
 
 
@@ -279,19 +310,19 @@ def convergence(quick: dict | None, full: dict | None) -> str | None:
     q, f = (quick or {}).get("comparison"), (full or {}).get("comparison")
     if not q or not f or q["sim_low"] is None or f["sim_low"] is None:
         return None
-    if q["verdict"] not in ("better", "worse"):
+    if verdict(quick) not in ("better", "worse"):
         return "appears" if real(full) else None
     sign = 1 if q["mean_diff"] > 0 else -1
     (q_low, q_high), (f_low, f_high) = along(q, sign), along(f, sign)
-    if f["verdict"] == "equivalent":
+    if verdict(full) == "equivalent":
         return "closes"
-    if f["verdict"] in ("better", "worse") and (f["mean_diff"] > 0) != (sign > 0):
+    if verdict(full) in ("better", "worse") and (f["mean_diff"] > 0) != (sign > 0):
         return "reverses"
     if f_high < q_low:
         return "shrinks"
     if f_low > q_high:
         return "grows"
-    return "unresolved" if f["verdict"] == "inconclusive" else "stays"
+    return "unresolved" if verdict(full) == "inconclusive" else "stays"
 
 
 CONVERGENCE_WORDS = {"closes": "closes", "shrinks": "shrinks", "grows": "grows", "reverses": "reverses",
@@ -300,25 +331,27 @@ CONVERGENCE_WORDS = {"closes": "closes", "shrinks": "shrinks", "grows": "grows",
 
 
 def convergence_words(quick: dict, full: dict) -> str | None:
-    """'the gap shrinks: worse by 1.43 pp (0.97 to 1.89) after the quick recipe, worse by 0.26 pp (0.09 to 0.42)†
-    trained to convergence'."""
+    """'the gap shrinks: worse by 1.43 pp (0.97 to 1.89) after the quick recipe, and trained to convergence worse by
+    0.26 pp (0.09 to 0.42)†' (the size last: it may end in ', t-test only')."""
     kind = convergence(quick, full)
     if kind is None:
         return None
-    return (f"the gap {CONVERGENCE_WORDS[kind]}: {size(quick)} after the quick recipe, {size(full)} trained to "
-            "convergence")
+    return (f"the gap {CONVERGENCE_WORDS[kind]}: {size(quick)} after the quick recipe, and trained to convergence "
+            f"{size(full)}")
 
 
-def short_size(e: dict, verdict: bool = True) -> str:
+def short_size(e: dict, said: bool = True) -> str:
     """A verdict's size in a few words: '1.43 pp worse', 'worse, sign only', 'equivalent'; without the verdict's word
-    ('1.43 pp', 'sign only') where the sentence says it."""
-    c = e["comparison"]
-    if c["verdict"] not in ("better", "worse"):
-        return c["verdict"]
-    word = f" {c['verdict']}" if verdict else ""
-    if c["sim_low"] is not None and 0 in (c["sim_low"], c["sim_high"]):
-        return f"{c['verdict'] + ', ' if verdict else ''}sign only{dagger(e)}"
-    return f"{gap_pp(e)}{word}{dagger(e)}" + (", negligible" if c["within_margin"] else "")
+    ('1.43 pp', 'sign only') where the sentence says it (said=False). An interval end within report.SIGN_ONLY of 0
+    claims the sign only, as REPORT.md words it."""
+    c, shown = e["comparison"], verdict(e)
+    if shown not in ("better", "worse"):
+        return shown
+    word = f" {shown}" if said else ""
+    if c["sim_low"] is not None and min(abs(c["sim_low"]), abs(c["sim_high"])) < SIGN_ONLY:
+        return f"{shown + ', ' if said else ''}sign only{mark(e)}"
+    few = ", t-test only" if unconfirmable(as_comparison(e)) else ""
+    return f"{gap_pp(e)}{word}{dagger(e)}" + (", negligible" if negligible(e) else "") + few
 
 
 AFTER = {"shrinks": "shrinks to {}", "grows": "grows to {}", "stays": "stays at {} (the two intervals overlap)",
@@ -340,7 +373,7 @@ def journey(ev: Evidence, study: str, name: str, dataset: str, short: bool) -> s
         return f"{text} ({short_size(e) if short else size(e)})"
     kind = convergence(e, later)
     if short:
-        gap = short_size(later, verdict=kind in ("reverses", "appears"))
+        gap = short_size(later, said=kind in ("reverses", "appears"))
         return (f"{text} ({short_size(e)}); trained to convergence "
                 + (f"the gap {AFTER[kind].format(gap)}" if kind else short_size(later)))
     return (f"{text} ({size(e)}); trained to convergence {acc(later)} against {acc(reference_of(full, later))}"
@@ -370,17 +403,17 @@ def largest_sentence(ev: Evidence, study: str, short: bool) -> str | None:
     return f"The largest effect is {top['name']}'s: {'; '.join(w for w in where if w)}."
 
 
-def direction_sentence(ev: Evidence, study: str, verdict: str, skip: str | None) -> str | None:
-    """The configs really better (or worse) than their reference, column by column, with their sizes."""
+def direction_sentence(ev: Evidence, study: str, way: str, skip: str | None) -> str | None:
+    """The configs really better (or worse: `way`) than their reference, column by column, with their sizes."""
     columns = []
     for v in ev.of(study):
-        found = [f"{e['name']} ({short_size(e, verdict=False)})" for e in compared(v)
-                 if real(e) and e["comparison"]["verdict"] == verdict and e["name"] != skip]
+        found = [f"{e['name']} ({short_size(e, said=False)})" for e in compared(v)
+                 if real(e) and verdict(e) == way and e["name"] != skip]
         if found:
             columns.append(f"{names(found)} on {column(v)}")
     if not columns:
         return None
-    return f"{'Really better' if verdict == 'better' else 'Also really worse'}: {'; '.join(columns)}."
+    return f"{'Really better' if way == 'better' else 'Also really worse'}: {'; '.join(columns)}."
 
 
 def nothing_better(ev: Evidence, study: str) -> str:
@@ -414,8 +447,7 @@ def not_learned_sentence(ev: Evidence, study: str) -> str | None:
 
 def category(e: dict) -> str:
     """better, worse, or 'small' (equivalent or negligible); inconclusive contradicts nothing."""
-    c = e["comparison"]
-    return c["verdict"] if real(e) else "inconclusive" if c["verdict"] == "inconclusive" else "small"
+    return verdict(e) if real(e) else "inconclusive" if verdict(e) == "inconclusive" else "small"
 
 
 def disagreement_sentence(ev: Evidence, study: str) -> str | None:
@@ -547,7 +579,7 @@ def shallow_conv(ev: Evidence, words: dict) -> list[str]:
         for e in compared(v):
             ref = reference_of(v, e)
             if (ref and depth_of(e) < depth_of(ref) and e["n_params"] > ref["n_params"] and real(e)
-                    and e["comparison"]["verdict"] == "worse"):
+                    and verdict(e) == "worse"):
                 return [f"{e['name']} has {e['n_params'] / ref['n_params']:.2f}x {ref['name']}'s parameters "
                         f"({e['n_params']:,} against {ref['n_params']:,}) yet is {size(e)} on {column(v)}: "
                         f"{words['conv1']}."]
@@ -559,7 +591,7 @@ def time_cost(ev: Evidence, study: str) -> list[str]:
     views = ev.of(study)
     v = views[0] if views else None
     slow = max(compared(v), key=lambda e: e["wall_s"] / reference_of(v, e)["wall_s"], default=None) if v else None
-    if slow is None or any(real(e) and e["comparison"]["verdict"] == "better" for w in views
+    if slow is None or any(real(e) and verdict(e) == "better" for w in views
                            for e in compared(w) if e["name"] == slow["name"]):
         return []
     ref = reference_of(v, slow)

@@ -6,7 +6,7 @@ import inspect
 import itertools
 from typing import Callable
 
-from cli import non_negative_float, positive_float, positive_int
+from cli import non_negative_float, plain_zero, positive_float, positive_int
 from dataloader import Dataset
 from model import DATA_ARGS, MODELS, build_model
 from recipes import ACTIVATIONS, AUGMENTS, OPTIMIZERS, SCHEDULES
@@ -18,6 +18,13 @@ RECIPE_KEYS: dict[str, Callable[[str], object]] = {  # the recipe's keys a grid 
     "schedule": str, "weight_decay": non_negative_float, "augment": str, "label_smoothing": non_negative_float}
 CHOICES = {"model": list(MODELS), "optimizer": list(OPTIMIZERS), "schedule": list(SCHEDULES),
            "act": list(ACTIVATIONS), "augment": list(AUGMENTS)}
+# Integer network arguments are layer counts and sizes: 1 or more, unless listed here as (least, most, None: no
+# bound). MLPNet(depth=0) is the linear classifier (the lecun98 study's); ConvNet halves 28 px once a block.
+# Checked here, at planning, because a constructor given width=0 builds a network that fails only when it first
+# computes, and the constructors are numeric code (runstore.code_digest).
+INT_RANGES: dict[tuple[str, str], tuple[int, int | None]] = {("MLPNet", "depth"): (0, None),
+                                                             ("ConvNet", "depth"): (1, 4)}
+FRACTIONS = ("conv_dropout", "fc_dropout")  # probabilities of dropping a value: 0 (no layer) up to, not including, 1
 
 
 def model_arguments(model: str) -> dict[str, object]:
@@ -33,8 +40,10 @@ def parse_value(key: str, text: str, default: object = None) -> object:
             value = RECIPE_KEYS[key](text)
         elif isinstance(default, bool):
             value = {"true": True, "false": False}[text.lower()]
-        elif isinstance(default, (int, float)):
-            value = type(default)(text)
+        elif isinstance(default, int):
+            value = int(text)
+        elif isinstance(default, float):
+            value = plain_zero(float(text))
         else:
             value = text
     except (ValueError, KeyError, argparse.ArgumentTypeError):
@@ -43,6 +52,17 @@ def parse_value(key: str, text: str, default: object = None) -> object:
     if key in CHOICES and value not in CHOICES[key]:
         raise UsageError(f"--grid {key}={text}: unknown {key}; valid: {', '.join(CHOICES[key])}")
     return value
+
+
+def check_range(model: str, key: str, value: object) -> None:
+    """UsageError naming the valid values where a network argument is out of its range."""
+    if key in FRACTIONS and not 0 <= value < 1:  # NaN fails both comparisons
+        raise UsageError(f"--grid {key}={value:g}: {model}'s {key} must be in [0, 1)")
+    if isinstance(value, int) and not isinstance(value, bool):
+        least, most = INT_RANGES.get((model, key), (1, None))
+        if value < least or (most is not None and value > most):
+            valid = f"from {least} to {most}" if most is not None else f"{least} or more"
+            raise UsageError(f"--grid {key}={value}: {model}'s {key} must be an integer {valid}")
 
 
 def split_grid(items: list[str]) -> dict[str, list[str]]:
@@ -81,6 +101,9 @@ def grid_spec(items: list[str], dataset: Dataset, model: str | None = None,
         defaults = model_arguments(m)
         # values equal once typed (lr=0.1,1e-1) are one value: one config, never planned twice
         typed = {k: list(dict.fromkeys(parse_value(k, v, defaults.get(k)) for v in vs)) for k, vs in grid.items()}
+        for k, values in typed.items():
+            for value in values if k not in RECIPE_KEYS else ():  # the recipe's parsers check their own ranges
+                check_range(m, k, value)
         for combo in itertools.product(*typed.values()):
             values = dict(zip(typed, combo))
             recipe = {k: v for k, v in values.items() if k in RECIPE_KEYS}
@@ -100,6 +123,6 @@ def config_name(values: dict, keys: list[str], options: dict[str, list]) -> str:
 def check_model(model: str, model_args: dict, dataset: Dataset) -> None:
     try:
         build_model(model, dataset.image_shape, dataset.n_classes, **model_args)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, RuntimeError) as e:  # RuntimeError: torch refusing a shape check_range let by
         raise UsageError(f"--grid: {model}({', '.join(f'{k}={v}' for k, v in model_args.items())}): {e}") from None
 

@@ -11,20 +11,27 @@ import statistics
 import sys
 from pathlib import Path
 
-import matplotlib
+from analysis import (PROG, View, best_run, find_views, focus_rows, layer_names, load_view, natural_key, run_dataset,
+                      warn, write_comparisons, write_seeds)
+import report
+from report import pct, write_choices, write_report
+from studies import margins_in_words, traits
+from cli import Parser, check_writable, exit_with, positive_float
+from utils import (LazyModule, UsageError, atomic_path, disk_full_message, is_disk_full, load_predictions,
+                   write_between)
 
-matplotlib.use("Agg")  # files only: no display needed on servers and in CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
-from analysis import (PROG, View, best_run, find_views, focus_rows, layer_names, load_view,  # noqa: E402
-                      natural_key, run_dataset, warn, write_comparisons)
-import report  # noqa: E402
-from report import pct, write_choices, write_report  # noqa: E402
-from studies import margins_in_words, traits  # noqa: E402
-from cli import Parser, check_writable, exit_with, positive_float  # noqa: E402
-from utils import UsageError, atomic_path, load_predictions, write_between  # noqa: E402
+def _agg() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed on servers and in CI
+
+
+# imported when first used: `plot.py --help` and the modules that import this one for a constant wait for none
+plt = LazyModule("matplotlib.pyplot", setup=_agg)
+mcolors = LazyModule("matplotlib.colors", setup=_agg)
+np = LazyModule("numpy")
+pd = LazyModule("pandas")
 
 N_MISCLASSIFIED = 32
 
@@ -37,10 +44,12 @@ def colors_for(names: list[str]) -> dict[str, tuple]:
 
 
 def save(fig, path: Path) -> Path:
-    """Save a figure atomically: readers never see half a PNG."""
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    """Save a figure atomically: readers never see half a PNG, and a failed write (a full disk) leaves no part."""
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -173,15 +182,16 @@ def plot_differences(ax, found: list, colors) -> None:
     ax.invert_yaxis()
     ax.set(title=f"test accuracy minus the reference's (pp): mean, simultaneous 95% CI\nover "
                  f"{found[0].family} comparisons, dots: seeds, dotted: ±{100 * found[0].margin:.2f} pp margin"
-                 + (f", {report.DAGGER}: t-test only" if any(map(report.t_only, found)) else ""),
+                 + (f", {report.DAGGER}: weak evidence" if any(map(report.t_only, found)) else ""),
            xlabel="difference (percentage points)")
 
 
 def verdict_label(c) -> str:
-    """The verdict with a mark (▲ better, ▼ worse, ≈ equivalent, ? inconclusive), ', negligible' where it is inside
-    the margin, and the report's dagger where the sign-flip test did not confirm it."""
-    negligible = ", negligible" if c.within_margin and c.verdict in ("better", "worse") else ""
-    return (f"{dict(better='▲', worse='▼', equivalent='≈', inconclusive='?')[c.verdict]} {c.verdict}{negligible}"
+    """The verdict the report words (report.shown_verdict) with a mark (▲ better, ▼ worse, ≈ equivalent,
+    ? inconclusive), ', negligible' where its interval lies inside the margin, and the report's dagger (weak evidence)."""
+    shown = report.shown_verdict(c)
+    negligible = ", negligible" if report.inside_margin(c) and shown in ("better", "worse") else ""
+    return (f"{dict(better='▲', worse='▼', equivalent='≈', inconclusive='?')[shown]} {shown}{negligible}"
             f"{report.DAGGER if report.t_only(c) else ''}")
 
 
@@ -259,7 +269,7 @@ def plot_confusion(view: View, run: dict, path: Path) -> Path:
     confusion = np.array(run["test_confusion"])
     fig, ax = plt.subplots(figsize=(6.5, 5.8), layout="constrained")
     # a power norm: the diagonal holds ~1000 per cell, the errors a few; both should be visible
-    image = ax.imshow(confusion, cmap="Blues", norm=matplotlib.colors.PowerNorm(0.3))
+    image = ax.imshow(confusion, cmap="Blues", norm=mcolors.PowerNorm(0.3))
     for (i, j), v in np.ndenumerate(confusion):
         ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
                 color="white" if v > confusion.max() / 3 else "black")
@@ -320,7 +330,8 @@ def draw(data: dict, resultdir: Path) -> list[Path]:
     csv = resultdir / f"{name}_scalars.csv"
     with atomic_path(csv) as tmp:  # every run of the study on this dataset and recipe, older configs included
         data["every_scalar"].to_csv(tmp, index=False)
-    written = [csv, write_comparisons(resultdir / f"{name}_comparisons.csv", view.study, data["comparisons"])]
+    written = [csv, write_comparisons(resultdir / f"{name}_comparisons.csv", view.study, data["comparisons"]),
+               write_seeds(resultdir / f"{name}_seeds.csv", view, rows, data["comparisons"])]
     if not rows:
         warn(f"{name}: every run diverged: no figures")
         return written
@@ -333,6 +344,8 @@ def draw(data: dict, resultdir: Path) -> list[Path]:
     try:
         written.append(plot_misclassified(view, best, resultdir / f"misclassified_{name}.png"))
     except (OSError, ValueError, RuntimeError) as e:  # no predictions, or the data missing
+        if is_disk_full(e):  # not this figure's problem: main says it once
+            raise
         warn(f"{name}: no misclassified-images figure ({type(e).__name__}: {e})")
     return written
 
@@ -388,6 +401,22 @@ def main(argv: list[str] | None = None) -> int:
     if partial:
         warn(f"{len(partial)} partial run{'s' if len(partial) > 1 else ''} (no readable result.json) left out: "
              f"{', '.join(map(str, partial[:5]))}{', ...' if len(partial) > 5 else ''}")
+    try:
+        written = write_results(selected, loaded, logdir, resultdir, args.readme)
+    except OSError as e:
+        if not is_disk_full(e):
+            raise
+        # every file is written atomically: each one is whole, as it was before or new
+        print(f"{PROG}: error: {disk_full_message(resultdir)}; no file is half-written: free some space and rerun",
+              file=sys.stderr)
+        return 1
+    print(f"{PROG}: wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def write_results(selected: list[View], loaded: dict[str, dict], logdir: Path, resultdir: Path,
+                  readme: str | None) -> list[Path]:
+    """The selected views' CSVs and figures, REPORT.md, the choices table (and README's copy): the paths written."""
     written = []
     for view in selected:
         if not loaded[view.name]["runs"]:
@@ -397,10 +426,9 @@ def main(argv: list[str] | None = None) -> int:
     written.append(write_report(logdir, loaded, resultdir))
     choices = write_choices(loaded, resultdir)
     written += choices
-    if choices and args.readme:
-        written.append(write_between(args.readme, README_MARK, choices[0].read_text()))
-    print(f"{PROG}: wrote {', '.join(str(p) for p in written)}")
-    return 0
+    if choices and readme:
+        written.append(write_between(readme, README_MARK, choices[0].read_text()))
+    return written
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """What a run's config may say: its keys and defaults, the named recipes, the optimizers, schedules and activations.
 
 Common ground: the training side builds runs from it, the reading side names them with it. No torch here;
-train.py and model.py map the names to torch classes. It is numeric code (runstore.NUMERIC_MODULES): an
+train.py and model.py map the names to torch classes. It is numeric code (digest.NUMERIC_MODULES): an
 optimizer's momentum or a recipe's epochs decide a run's numbers.
 """
 from __future__ import annotations

@@ -7,17 +7,16 @@ import re
 import statistics
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 import stats
 from analysis import (CHANCE_MARGIN, best_run, code_name, did_not_learn, focus_rows, natural_key, run_dataset,
                       study_dataset, val_curve)
-from dataloader import DATASETS, get_dataset
+from dataset_facts import DATASETS, get_dataset
 from studies import (BEST_RATE_HEADER, REFERENCES, TRAITS, best_rate_rows, margins_in_words, recipe_summary, references_in_words,
                      traits)
 from recipes import RECIPES
-from utils import atomic_path
+from utils import LazyModule, atomic_path
+
+np, pd = LazyModule("numpy"), LazyModule("pandas")  # imported when first used: --help needs neither
 
 
 # ---- words -----------------------------------------------------------------------------------------
@@ -60,35 +59,68 @@ def target_cell(epochs: list[float | None]) -> str:
     return f"{median:.2f}" + (f" ({missed} of {len(epochs)} seeds not reached)" if missed else "")
 
 
-DAGGER = "†"  # a better/worse verdict on the t-test's normal model alone
+DAGGER = "†"  # weak evidence: the sign-flip test could have confirmed this better/worse at its seed count; it did not
+SIGN_ONLY = 5e-5  # an interval end within 0.005 pp of 0 claims the sign, not a size: it prints as the sign-only form
 
 
 def margin_words(c: stats.Comparison) -> str:
     return f"±{100 * c.margin:g} pp"
 
 
+def bound(x: float) -> str:
+    """A bound in pp rounded outward to 2 decimals, so that 'within ±0.21 pp' stays true of an end at 0.2083 pp."""
+    return f"{math.ceil(round(10_000 * abs(x), 6)) / 100:.2f}"
+
+
+def inside_margin(c: stats.Comparison) -> bool:
+    """The simultaneous interval the reader sees lies inside the margin: the one condition for 'equivalent' and
+    'negligible' (stats.decide's within_margin; decided here from the interval, so that older CSVs word alike)."""
+    return c.sim_low is not None and -c.margin < c.sim_low and c.sim_high < c.margin
+
+
+def shown_verdict(c: stats.Comparison) -> str:
+    """The verdict the words give: better/worse as decided; otherwise equivalent only where the interval lies
+    inside the margin (c.verdict, for comparisons decided by today's stats.decide)."""
+    if c.verdict in ("better", "worse"):
+        return c.verdict
+    return "equivalent" if inside_margin(c) else "inconclusive"
+
+
 def size_words(c: stats.Comparison) -> str:
     """A verdict with its size from the simultaneous interval: 'worse by 0.85 pp (0.59 to 1.11)', 'better (sign
-    only; at most 0.19 pp), negligible within ±0.5 pp', 'equivalent within ±0.5 pp', 'inconclusive, within ±1.30 pp'."""
+    only; at most 0.19 pp), negligible within ±0.5 pp', 'equivalent (within ±0.14 pp, margin ±0.2 pp)',
+    'inconclusive, within ±1.30 pp'. An end within SIGN_ONLY of 0 gives the sign-only form."""
     if c.sim_low is None:
         return f"{c.verdict} (no test: {c.p_note})" if c.p_note else c.verdict
     near, far = sorted((abs(c.sim_low), abs(c.sim_high)))
-    if c.verdict in ("better", "worse"):
+    verdict = shown_verdict(c)
+    if verdict in ("better", "worse"):
         if c.no_spread:
             size = f"by {abs(100 * c.mean_diff):.2f} pp (every seed alike)"
-        elif near == 0:  # Holm's step-down claims the sign where Bonferroni's interval still reaches 0
-            size = f"(sign only; at most {100 * far:.2f} pp)"
+        elif near < SIGN_ONLY:  # Holm's step-down claims the sign where Bonferroni's interval (nearly) reaches 0
+            size = f"(sign only; at most {bound(far)} pp)"
         else:
             size = f"by {abs(100 * c.mean_diff):.2f} pp ({100 * near:.2f} to {100 * far:.2f})"
-        return f"{c.verdict} {size}" + (f", negligible within {margin_words(c)}" if c.within_margin else "")
-    if c.verdict == "equivalent":
-        return f"equivalent within {margin_words(c)}"
-    return f"inconclusive, within ±{100 * far:.2f} pp"
+        return f"{verdict} {size}" + (f", negligible within {margin_words(c)}" if inside_margin(c) else "")
+    if verdict == "equivalent":
+        return f"equivalent (within ±{bound(far)} pp, margin {margin_words(c)})"
+    return f"inconclusive, within ±{bound(far)} pp"
+
+
+def confirmable(c: stats.Comparison) -> bool:
+    """At its seed count and family size the sign-flip test can reject at all (2/2^n below 0.05/m)."""
+    return len(c.seeds) >= stats.signflip_seeds(c.family)
 
 
 def t_only(c: stats.Comparison) -> bool:
-    """A better/worse verdict the sign-flip test did not confirm."""
-    return c.confirmed is False
+    """The dagger's condition, weak evidence: a better/worse verdict that the sign-flip test could have confirmed at
+    this seed count, and did not."""
+    return c.confirmed is False and confirmable(c)
+
+
+def unconfirmable(c: stats.Comparison) -> bool:
+    """A better/worse verdict at a seed count where the sign-flip test cannot confirm anything: no mark, a note."""
+    return shown_verdict(c) in ("better", "worse") and not confirmable(c)
 
 
 def against(c: stats.Comparison) -> str:
@@ -121,7 +153,8 @@ def grouped(rows: list[dict], found: list[stats.Comparison]) -> list[tuple[dict,
 def table(rows: list[dict], found: list[stats.Comparison]) -> list[str]:
     cells = {c.config: against(c) for c in found}
     lines = [f"Rows by verdict ({', '.join(TABLE_GROUPS[:-1])}), within a verdict by mean test accuracy: no rank is "
-             f"claimed among configs the tests do not tell apart. {DAGGER}: the t-test alone (see the findings).", "",
+             f"claimed among configs the tests do not tell apart. {DAGGER}: weak evidence, the sign-flip test "
+             f"could have confirmed it at this seed count and did not (see the findings).", "",
              "| config | parameters | test accuracy (mean ± std) | against its reference "
              f"| best val accuracy (mean) | epochs to {target_text(rows)} val accuracy (median) | wall time (mean) |",
              "|---|---:|---:|---|---:|---:|---:|"]
@@ -132,9 +165,9 @@ def table(rows: list[dict], found: list[stats.Comparison]) -> list[str]:
 
 
 def span(low: float, high: float) -> str:
-    """An interval in pp; an end cut at 0 (a Holm verdict Bonferroni's interval alone would not reach) says so."""
-    ends = [f"{100 * x:+.2f}" if x else "0" for x in (low, high)]
-    cut = " (cut at 0: Holm's step-down claims the sign there, not a size)" if 0 in (low, high) else ""
+    """An interval in pp; an end at 0, or within SIGN_ONLY of it, prints as 0 and says that it claims the sign only."""
+    ends = [f"{100 * x:+.2f}" if abs(x) >= SIGN_ONLY else "0" for x in (low, high)]
+    cut = " (an end at 0: the sign is claimed there, not a size)" if "0" in ends else ""
     return f"{ends[0]} to {ends[1]} pp{cut}"
 
 
@@ -146,42 +179,67 @@ def seeds_text(c: stats.Comparison) -> str:
     return f"{n}, {len(c.left_out)} left out ({why})"
 
 
+def seed_split(c: stats.Comparison) -> str:
+    """How the paired seeds went, and the seed where the config did worst: 'better in 10 of 10 seeds, worst
+    +0.02 pp', 'better in 6, worse in 3, equal in 1 of 10 seeds, worst -0.12 pp'."""
+    n, up, down = len(c.seeds), c.seeds_better, c.seeds_worse
+    worst = f"worst {pp(c.worst_seed_diff)}"
+    if up == n or down == n:
+        return f"{'better' if up == n else 'worse'} in {n} of {n} seeds, {worst}"
+    ways = [f"better in {up}", f"worse in {down}"] + [f"equal in {n - up - down}"] * (up + down < n)
+    return f"{', '.join(ways)} of {n} seeds, {worst}"
+
+
 def signflip_text(c: stats.Comparison) -> str:
     """The sign-flip test's word on a better/worse verdict."""
     held = f"exact sign-flip test across seeds, Holm-adjusted p = {fmt_p(c.p_signflip_holm)}"
     if c.confirmed:
         return f"{held}: confirmed without the normal model"
-    return (f"{held}: **t-test only** (assumes normal seed differences; with {plural(c.family, 'comparison')} the "
-            f"sign-flip test can confirm from {c.signflip_seeds} seeds, its smallest p being 2/2^n)")
+    need = stats.signflip_seeds(c.family)
+    if t_only(c):
+        return (f"{held}: **t-test only**, weak evidence (with {plural(len(c.seeds), 'seed')} and "
+                f"{plural(c.family, 'comparison')} the sign-flip test could have confirmed it and did not)")
+    return (f"{held}: t-test only (with {plural(c.family, 'comparison')} the sign-flip test can confirm nothing "
+            f"below {need} seeds, its smallest p being 2/2^n; it rests on the normal model of seed differences)")
 
 
-def boot_text(c: stats.Comparison) -> str:
-    if c.boot_low is None:
+def digits_text(c: stats.Comparison) -> str:
+    """The interval for new seeds and new test digits; 'too' only where it excludes 0 on the verdict's side."""
+    if c.new_low is None:
         return ""
-    return f"; on new test digits too (bootstrap over seeds and test images, 95%): {span(c.boot_low, c.boot_high)}"
+    what = "seeds and test images both random, simultaneous 95%"
+    verdict = shown_verdict(c)
+    if verdict in ("better", "worse"):
+        if (c.new_low > 0) if verdict == "better" else (c.new_high < 0):
+            return f"; on new test digits too ({what}): {span(c.new_low, c.new_high)}"
+        return f"; not shown on new test digits ({what}: {span(c.new_low, c.new_high)}, which includes 0)"
+    return f"; on new test digits ({what}): {span(c.new_low, c.new_high)}"
 
 
 def comparison_sentence(c: stats.Comparison) -> str:
-    """One verdict in plain words, with its size and the evidence it rests on."""
+    """One verdict in plain words, with its size, how its seeds went and the evidence it rests on."""
     head = f"{c.config} vs {c.reference}: {pp(c.mean_diff)} over {seeds_text(c)}"
     if c.p_holm is None:
         return f"{head}: inconclusive, no test ({c.p_note})."
+    head += f"; {seed_split(c)}"
     if c.no_spread:
         tests = (f"every seed gave the same difference, so the t-test is at its limit (the difference is certain "
                  f"under its normal model); sign-flip p = {fmt_p(c.p_signflip)} is the p to quote")
     else:
         tests = f"paired t-test across seeds, Holm-adjusted p = {fmt_p(c.p_holm)}"
     interval = f"simultaneous 95% interval {span(c.sim_low, c.sim_high)}"
-    equiv = f"equivalence (TOST, {margin_words(c)}) Holm-adjusted p = {fmt_p(c.p_equiv_holm)}"
-    if c.verdict in ("better", "worse"):
-        return (f"{head}: **{size_words(c)}** ({tests}; {interval}; {equiv}; {signflip_text(c)}{boot_text(c)}).")
-    if c.verdict == "equivalent":
-        return f"{head}: **{size_words(c)}** ({equiv}; {tests}; {interval}{boot_text(c)})."
+    equiv = (f"equivalence: that interval {'lies inside' if inside_margin(c) else 'is not inside'} the margin "
+             f"{margin_words(c)} (TOST at its level, adjusted p = {fmt_p(c.p_equiv_adj)})")
+    verdict = shown_verdict(c)
+    if verdict in ("better", "worse"):
+        return (f"{head}: **{size_words(c)}** ({tests}; {interval}; {equiv}; {signflip_text(c)}{digits_text(c)}).")
+    if verdict == "equivalent":
+        return f"{head}: **{size_words(c)}** ({interval}; {equiv}; {tests}{digits_text(c)})."
     detectable = f"the smallest effect detectable at 80% power at this spread is {100 * c.mde:.2f} pp" \
         if c.mde is not None else "no spread across seeds to plan from"
     needed = (f"about {c.seeds_needed} seeds would resolve a difference of this size" if c.seeds_needed else
               f"more than {stats.MAX_SEEDS} seeds would be needed to resolve it" if c.mde is not None else "")
-    return (f"{head}: **{size_words(c)}** ({tests}; {equiv}; {interval}{boot_text(c)}); {detectable}"
+    return (f"{head}: **{size_words(c)}** ({tests}; {interval}; {equiv}{digits_text(c)}); {detectable}"
             + (f"; {needed}." if needed else "."))
 
 
@@ -192,13 +250,26 @@ def mcnemar_text(c: stats.Comparison) -> str:
     return f"{c.config}: {said} (largest p {fmt_p(c.p_mcnemar_max)})"
 
 
+def margin_text(found: list[stats.Comparison]) -> str:
+    """The margin beside each reference's test error rate, so that a reader sees what 'equivalent' allows:
+    '±0.5 pp (41% of relu's 1.22% test error)'."""
+    errors = {c.reference: 1 - c.ref_mean for c in found if c.ref_mean is not None}
+    shares = [f"{margin_share(found[0].margin, error)} of {ref}'s {pct(error)} test error"
+              for ref, error in errors.items()]
+    return margin_words(found[0]) + (f" ({', '.join(shares)})" if shares else "")
+
+
+def margin_share(margin: float, error: float) -> str:
+    return f"{100 * margin / error:.0f}%" if error > 0 else "any share"
+
+
 def comparison_lines(study: str, found: list[stats.Comparison], margin_set: str) -> list[str]:
     if not found:
         return []
-    counts = ", ".join(f"{sum(c.verdict == v for c in found)} {v}" for v in stats.VERDICTS)
+    counts = ", ".join(f"{sum(shown_verdict(c) == v for c in found)} {v}" for v in stats.VERDICTS)
     lines = [f"- Comparisons with the reference, paired by seed ({counts}); family: {family_words(found)}; "
-             f"equivalence margin {margin_words(found[0])}, "
-             f"{margin_set}; `{study}_comparisons.csv` has every number:"]
+             f"equivalence margin {margin_text(found)}, "
+             f"{margin_set}; `{study}_comparisons.csv` has every number, `{study}_seeds.csv` every seed's:"]
     lines += [f"  - {comparison_sentence(c)}" for c in found]
     described = [text for text in map(mcnemar_text, found) if text]
     if described:
@@ -347,17 +418,21 @@ same initial weights where their parameters have the same shapes. Only seeds whe
 are paired. Every verdict is about the config across training seeds and states its size. `better` or
 `worse`: the paired t-test across seeds, Holm-adjusted over the study's comparisons (the family size is
 stated), is below 0.05; its size is the simultaneous 95% interval over the family ("sign only; at most
-x pp" where Holm's step-down claims the sign but the interval reaches 0). "Negligible": the difference is
-also inside the study's equivalence margin ({margins_in_words()}, recorded when the runs are planned;
-the report says when `plot.py --margin` set it after the runs). `equivalent`: two one-sided t-tests,
-Holm-adjusted likewise, put the mean difference inside the margin. `inconclusive`: neither; the interval
+x pp" where Holm's step-down claims the sign but the interval reaches 0, or comes within 0.005 pp of it).
+"Negligible": that interval also lies inside the study's equivalence margin ({margins_in_words()}, recorded
+when the runs are planned; the report says when `plot.py --margin` set it after the runs, and states it
+beside the reference's error rate). `equivalent`: no difference found, and the same interval lies inside the
+margin (two one-sided t-tests at its level). `inconclusive`: neither; the interval
 says what it excludes, and the report gives the smallest effect the study could have detected (80% power
 at the observed spread) and about how many seeds would resolve the observed difference; it is not
-evidence of no effect. The exact sign-flip test across seeds (Holm over the same family) checks every
-better/worse without the normal model: `confirmed`, or {DAGGER} "t-test only" with the seeds it would
-need (with n seeds its smallest p is 2/2^n, so 5 seeds confirm nothing). Where every seed gives the
+evidence of no effect. Each comparison says in how many seeds the config did better and worse, and its
+worst seed. The exact sign-flip test across seeds (Holm over the same family) checks every
+better/worse without the normal model: `confirmed`; {DAGGER} marks weak evidence, a verdict it could have
+confirmed at that seed count and did not; with too few seeds to confirm anything (its smallest p is 2/2^n,
+so 5 seeds confirm nothing) the words say "t-test only". Where every seed gives the
 same difference the t-test is at its limit and the sign-flip p is the one to quote. Beside the interval
-across seeds, a two-level bootstrap over seeds and test images gives the interval for new test digits.
+across seeds, a second interval treats the seeds and the test images both as random (crossed variance
+components): "on new test digits too" only where it excludes 0.
 McNemar's exact test on each seed's test predictions only describes the trained pairs ("every pair
 differs the same way") and decides nothing. Accuracies are on the 10,000 test images unless marked val;
 ± is one standard deviation across seeds; 'pp' is percentage points (docs/statistics.md)."""
@@ -494,34 +569,42 @@ def method_section(loaded: dict[str, dict]) -> list[str]:
 
 
 def verdict_words(found: list[stats.Comparison]) -> str:
-    """A study's verdicts in a few words, each with its size: 'sigmoid worse by 1.02 pp (0.80 to 1.24)†;
-    5 others equivalent within ±0.5 pp; tanh inconclusive, within ±0.62 pp'."""
-    def names(members: list[str], others: bool) -> str:
-        return ", ".join(members) if len(members) <= 3 else f"{len(members)} {'others' if others else 'configs'}"
+    """A study's verdicts in a few words, each with its size, every config named: 'sigmoid worse by 1.02 pp (0.80
+    to 1.24)†; elu, gelu equivalent (each within ±0.14 pp, margin ±0.5 pp); tanh inconclusive, within ±0.62 pp'.
+    Where the seeds are too few for the sign-flip test to confirm anything, the cell says so once."""
     parts = [f"{c.config} {size_words(c)}{DAGGER if t_only(c) else ''}"
-             for verdict in ("worse", "better") for c in found if c.verdict == verdict]
-    equivalent = [c.config for c in found if c.verdict == "equivalent"]
-    inconclusive = [c for c in found if c.verdict == "inconclusive"]
-    if equivalent:
-        parts.append(f"{names(equivalent, bool(parts))} equivalent within {margin_words(found[0])}")
-    if len(inconclusive) == 1:
-        parts.append(f"{inconclusive[0].config} {size_words(inconclusive[0])}")
-    elif inconclusive:
-        tested = [c for c in inconclusive if c.sim_low is not None]
-        widest = max((max(abs(c.sim_low), abs(c.sim_high)) for c in tested), default=None)
-        bound = f", each within ±{100 * widest:.2f} pp" if widest is not None and len(tested) == len(inconclusive) else ""
-        parts.append(f"{names([c.config for c in inconclusive], bool(parts))} inconclusive{bound}")
-    return "; ".join(parts)
+             for verdict in ("worse", "better") for c in found if shown_verdict(c) == verdict]
+    for verdict in ("equivalent", "inconclusive"):
+        group = [c for c in found if shown_verdict(c) == verdict]
+        tested = [c for c in group if c.sim_low is not None]
+        if len(group) == 1 or (group and len(tested) < len(group)):
+            parts += [f"{c.config} {size_words(c)}" for c in group]
+        elif group:
+            widest = bound(max(max(abs(c.sim_low), abs(c.sim_high)) for c in group))
+            names = ", ".join(c.config for c in group)
+            parts.append(f"{names} equivalent (each within ±{widest} pp, margin {margin_words(group[0])})"
+                         if verdict == "equivalent" else f"{names} inconclusive, each within ±{widest} pp")
+    few = sorted({len(c.seeds) for c in found if unconfirmable(c)})
+    note = (f" (better/worse on the t-test only: {' or '.join(map(str, few))} seeds are too few for a sign-flip check)"
+            if few else "")
+    return "; ".join(parts) + note
 
 
 def choices_footnote(dagger_seeds: set[int]) -> list[str]:
     """The dagger's meaning under README's table, where a cell carries one (the seed counts of those cells)."""
     if not dagger_seeds:
         return []
-    return ["", f"{DAGGER} On the t-test's normal model alone: the exact sign-flip test across seeds did not confirm "
-            f"it (with n seeds its smallest p is 2/2^n, {', '.join(f'{2 / 2 ** n:.3g} at {n}' for n in sorted(dagger_seeds))}; "
-            f"REPORT.md gives the seeds each study would need). Sizes are simultaneous 95% intervals over each "
-            f"study's comparisons; 'negligible': significant, yet inside the study's equivalence margin."]
+    never = sorted(n for n in dagger_seeds if 2 / 2 ** n >= stats.ALPHA)  # cells worded before the mark meant weak
+    lines = [f"{DAGGER} Weak evidence: at its seed count the exact sign-flip test across seeds could have confirmed "
+             f"the verdict without the t-test's normal model, and did not (its smallest p is 2/2^n: "
+             f"{', '.join(f'{2 / 2 ** n:.3g} at {n} seeds' for n in sorted(dagger_seeds))}; REPORT.md gives its p)."]
+    if never:
+        lines.append(f"At {' or '.join(map(str, never))} seeds that test can confirm nothing, so a {DAGGER} there says "
+                     f"only that the verdict rests on the t-test alone.")
+    lines.append("A cell whose seeds are too few for that test says so in words. Sizes are simultaneous 95% intervals "
+                 "over each study's comparisons; 'equivalent' and 'negligible': that interval lies inside the study's "
+                 "equivalence margin.")
+    return ["", " ".join(lines)]
 
 
 def evidence_cell(view: dict) -> dict:

@@ -13,22 +13,26 @@ import os
 import signal
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import torch
 
-from cli import Parser, check_writable, exit_with, non_negative_float, positive_float, positive_int
+from cli import Parser, Refused, check_writable, exit_with, non_negative_float, positive_float, positive_int
 from dataloader import DATASETS, DataError, check_augment, get_dataset, prepare_raw
 from estimate import estimate_seconds
 from executors import require_ray, run_processes, run_ray, run_serial, threads_per_job
-from grid import grid_spec
+from grid import RECIPE_KEYS, grid_spec, split_grid
 from model import MODELS
 from recipes import (AUGMENTS, DEFAULT_CONFIG, EVALS_PER_EPOCH, OPTIMIZERS, PRECISIONS, QUICK_RECIPE, RECIPES, SCHEDULES,
                      make_config, recipe_values)
-from runstore import code_digest, failed_result, make_task, run_task, stored_result
-from studies import (BEST_RATE_HEADER, NOT_IN_ALL, RUN_STUDIES, STUDY_DATASETS, STUDY_FLAGS, STUDY_PRECISIONS,
-                     STUDY_RECIPES, STUDY_SEEDS,
+from adoption import Adoption, adopt, candidates, differences, migrate, migration_plan
+from runstore import (STORE, as_view, environment, failed_result, link_view, link_views, make_task, run_digest_of,
+                      run_task, same_computation, stored_result)
+from studies import (BEST_RATE_HEADER, NOT_IN_ALL, OPTIM_STUDIES, RUN_STUDIES, STUDY_DATASETS, STUDY_FLAGS,
+                     STUDY_PRECISIONS, STUDY_RECIPES, STUDY_SEEDS,
                      Spec, Study, best_rate_rows, default_recipe, lr_rule, manifest_name, margin_for, margins_in_words,
                      recipe_summary, reference_map, traits)
 from utils import (DEVICES, UsageError, disk_full_message, is_disk_full, native_bf16, pick_device, remove_stale_temps,
@@ -70,46 +74,112 @@ def subset_size(text: str) -> int:
     return value
 
 
+# Each script's studies, so that either names the other where a study or flag is not its own
+FRONTS: dict[str, dict[str, Study]] = {"run.py": RUN_STUDIES, "compare_optim.py": OPTIM_STUDIES}
+
+
+def other_front(study: str, studies: dict[str, Study]) -> str | None:
+    """'python compare_optim.py --lr-sweep': the command that runs `study` where it is not one of `studies`."""
+    for prog, own in FRONTS.items():
+        if study in own and study not in studies:
+            return f"python {prog} {STUDY_FLAGS.get(study, (f'--study {study}',))[0]}"
+    return None
+
+
+def study_choice(studies: dict[str, Study]) -> Callable[[str], str]:
+    """--study's type: the other script's study names that script (argparse then checks the choices)."""
+    def check(text: str) -> str:
+        command = other_front(text, studies)
+        if command:
+            raise argparse.ArgumentTypeError(f"{text} is not a study of this script: {command}")
+        return text
+    return check
+
+
+def in_all_words(studies: dict[str, Study]) -> str:
+    """'base, activation, ... and speed (MNIST only)': the studies `--study all` runs."""
+    only = {s: f" ({', '.join(get_dataset(d).title for d in datasets)} only)" for s, datasets in STUDY_DATASETS.items()}
+    names = [s + only.get(s, "") for s in studies if s not in NOT_IN_ALL]
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
+def own_defaults(defaults: dict[str, object], studies: dict[str, Study]) -> str:
+    """'; full for lecun98, full for regularization': a per-study default table, only the studies of this script."""
+    own = [f"{value} for {study}" for study, value in defaults.items() if study in studies]
+    return "; " + ", ".join(own) if own else ""
+
+
+def is_optimizer_front(studies: dict[str, Study]) -> bool:
+    """True for compare_optim.py's studies: every config sets its own optimizer and rate, and trains Net."""
+    return set(studies) <= set(OPTIM_STUDIES)
+
+
+def refuse_foreign_flags(p: Parser, studies: dict[str, Study]) -> None:
+    """Flags of the other script, refused in one line that names it: here they would do nothing."""
+    for study, (flag, _) in STUDY_FLAGS.items():
+        if study not in studies:
+            p.add_argument(flag, action=Refused, dest="study_flags", default=None,
+                           why=f"not a flag of this script: {other_front(study, studies)}")
+    if "batch_size" not in studies:
+        p.add_argument("--scale-lr", action=Refused, default=False,
+                       why="the batch_size study's linear scaling rule: python run.py --study batch_size --scale-lr")
+    if is_optimizer_front(studies):
+        for flag, why in {"--optimizer": "this script trains every optimizer; for one: python run.py --optimizer NAME",
+                          "--model": "this script compares optimizers on Net; one network: python run.py --model NAME",
+                          "--grid": "your own grid is run.py's: python run.py --grid KEY=V1,V2 ...",
+                          "--name": "names a --grid study, which is run.py's"}.items():
+            p.add_argument(flag, action=Refused, default=None, why=why)
+
+
 def build_parser(prog: str, description: str, studies: dict[str, Study], default_study: str) -> Parser:
     p = Parser(prog=prog, description=description)
-    p.add_argument("--study", choices=[*studies, "all"],
-                   help=f"which comparison to run; 'all' runs every study of this script but {' and '.join(NOT_IN_ALL)} "
-                        f"(default: {default_study})")
+    p.add_argument("--study", type=study_choice(studies), choices=[*studies, "all"],
+                   help=f"which comparison to run; 'all' runs {in_all_words(studies)} (default: {default_study})")
     for study, (flag, text) in STUDY_FLAGS.items():
         if study in studies:
             p.add_argument(flag, dest="study_flags", action="append_const", const=study, help=text)
+    refuse_foreign_flags(p, studies)
+    optimizer_front = is_optimizer_front(studies)
     p.add_argument("--dataset", default=DEFAULT_CONFIG["dataset"], choices=list(DATASETS),
                    help="the images to train and test on (MNIST digits or Fashion-MNIST clothing)")
-    p.add_argument("--model", choices=list(MODELS),
-                   help="train this one network (a study named after it); with --grid, the grid's network")
-    p.add_argument("--grid", nargs="+", metavar="KEY=V1,V2",
-                   help="train the cartesian product of these values as a study of its own (README: your own experiments)")
-    p.add_argument("--name", help="--grid: the study's name (default: grid-<its keys>)")
+    if not optimizer_front:
+        p.add_argument("--model", choices=list(MODELS),
+                       help="train this one network (a study named after it); with --grid, the grid's network")
+        p.add_argument("--grid", nargs="+", metavar="KEY=V1,V2",
+                       help="train the cartesian product of these values as a study of its own (README: your own "
+                            "experiments); a key set here cannot also be set by its flag (--epochs, --lr, ...)")
+        p.add_argument("--name", help="--grid: the study's name (default: grid-<its keys>)")
     p.add_argument("--recipe", choices=RECIPES,
                    help=f"quick: {QUICK_RECIPE['epochs']} epochs, how fast each choice learns; full: trained to convergence "
-                        f"(default: quick; {', '.join(f'{r} for {s}' for s, r in STUDY_RECIPES.items())})")
+                        f"(default: quick{own_defaults(STUDY_RECIPES, studies)})")
     p.add_argument("--epochs", type=positive_int, help="default: the recipe's")
     p.add_argument("--seeds", type=positive_int,
-                   help=f"N seeds per config: 0..N-1 (default: {SEEDS}; "
-                        f"{', '.join(f'{n} for {s}' for s, n in STUDY_SEEDS.items())})")
+                   help=f"N seeds per config: 0..N-1 (default: {SEEDS}{own_defaults(STUDY_SEEDS, studies)})")
     p.add_argument("--batch-size", type=positive_int, help="default: the recipe's")
-    p.add_argument("--optimizer", choices=list(OPTIMIZERS), help="default: the recipe's")
-    p.add_argument("--lr", type=positive_float, help="learning rate (default: the recipe's, else the optimizer's)")
+    if not optimizer_front:
+        p.add_argument("--optimizer", choices=list(OPTIMIZERS), help="default: the recipe's")
+    p.add_argument("--lr", type=positive_float,
+                   help="one learning rate for every optimizer, as the original project did (default: each optimizer's "
+                        "usual rate; --lr-sweep: the middle of its sweep)" if optimizer_front
+                   else "learning rate (default: the recipe's, else the optimizer's)")
     p.add_argument("--weight-decay", type=non_negative_float, help="default: the recipe's, else the optimizer's")
     p.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule (default: the recipe's)")
     p.add_argument("--augment", choices=AUGMENTS,
                    help="training images shifted by up to 2 px and rotated by up to 10 degrees; _flip also mirrors "
                         "half of them, where the dataset allows it (Fashion-MNIST, not digits) (default: the recipe's, none)")
-    p.add_argument("--scale-lr", action="store_true", help="batch_size study: linear scaling rule for lr")
+    if "batch_size" in studies:
+        p.add_argument("--scale-lr", action="store_true", help="batch_size study: linear scaling rule for lr")
     p.add_argument("--subset", type=subset_size, help="train on the first N training images only")
     p.add_argument("--evals-per-epoch", type=positive_int, default=EVALS_PER_EPOCH,
                    help="validation evaluations per epoch (the val curves' resolution)")
     p.add_argument("--margin", type=positive_float, metavar="PP",
                    help="equivalence margin in percentage points, recorded with the plan for the report "
-                        f"(default: the recipe's: {margins_in_words()})")
-    p.add_argument("--device", default="auto", choices=DEVICES)
+                        f"(default: the recipe's: {margins_in_words(studies)})")
+    p.add_argument("--device", default="auto", choices=DEVICES,
+                   help="where the runs train; auto: cuda, else mps, else the CPU, whichever this machine has")
     p.add_argument("--jobs", type=positive_int,
-                   help="runs in N separate processes (default: one per CPU core on a CPU, 1 on a GPU)")
+                   help="N runs at once, each in a process of its own (1: in this process) (default on a CPU: one "
+                        "per CPU this process may use, at most one per run; on a GPU: 1)")
     p.add_argument("--threads", type=positive_int,
                    help="torch threads per run (default: cores / jobs; on Ray, the whole CPUs of --cpus-per-run)")
     p.add_argument("--backend", default="local", choices=("local", "ray"),
@@ -117,12 +187,16 @@ def build_parser(prog: str, description: str, studies: dict[str, Study], default
     p.add_argument("--ray-address", help="Ray cluster to use (default: RAY_ADDRESS, else a local Ray instance)")
     p.add_argument("--cpus-per-run", type=cpu_amount, default=1.0, help="Ray: CPUs each run reserves")
     p.add_argument("--gpus-per-run", type=gpu_amount, default=0.0,
-                   help="Ray: GPUs each run reserves; a fraction lets several runs share one GPU")
+                   help="Ray: GPUs each run reserves; a fraction lets several runs share one GPU; 0: none, the "
+                        "runs train on CPUs")
     p.add_argument("--precision", choices=("auto", *PRECISIONS),
                    help="fp32; bf16: bfloat16 autocast around the forward pass, training and evaluation (loss, "
                         "optimizer state and weights stay fp32); auto: bf16 where the device computes it natively "
                         "(a CPU with avx512_bf16 or amx_bf16, a GPU of compute capability 8 or more), else fp32 "
-                        f"(default: {DEFAULT_PRECISION}; {', '.join(f'{p} for {s}' for s, p in STUDY_PRECISIONS.items())})")
+                        f"(default: {DEFAULT_PRECISION}{own_defaults(STUDY_PRECISIONS, studies)}"
+                        + "".join(f"; {s} sets each config's own, {' and '.join(PRECISIONS)}"
+                                  for s in studies if traits(s).own_precision)
+                        + ")")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
                    help="channels-last memory format (default: on for a CPU, where it made a training step of Net "
                         "1.5x and its evaluation 2x faster, docs/performance.md; off elsewhere)")
@@ -200,6 +274,18 @@ def is_folder_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name  # os.sep is one of them
 
 
+def check_grid_flags(args) -> None:
+    """UsageError where --grid and a flag both set one key (--grid epochs=1 --epochs 3): which one wins would be
+    a silent guess, so the user says it once."""
+    for key, texts in split_grid(args.grid).items():
+        value = getattr(args, key, None) if key in RECIPE_KEYS else None
+        if value is not None:
+            flag = "--" + key.replace("_", "-")
+            shown = f"{value:g}" if isinstance(value, float) else value
+            raise UsageError(f"--grid {key}={','.join(texts)} and {flag} {shown} both set {key}: "
+                             f"give it once, in the grid or as {flag}")
+
+
 def selected_studies(args, studies: dict[str, Study], default_study: str = "base") -> dict[str, Spec]:
     """{study name: its spec}; UsageError for a bad --grid or conflicting flags."""
     if args.grid:
@@ -207,6 +293,7 @@ def selected_studies(args, studies: dict[str, Study], default_study: str = "base
             raise UsageError("--grid is a study of its own: give it a --name, not --study")
         if args.name is not None and not is_folder_name(args.name):
             raise UsageError(f"--name '{args.name}' must be one folder name: no path separator, not '.' or '..'")
+        check_grid_flags(args)
         name, spec = grid_spec(args.grid, get_dataset(args.dataset), args.model, args.name)
         return {name: spec}
     if args.name:
@@ -242,28 +329,85 @@ def worker_threads(args) -> int:
     return args.threads or threads_per_job(args.jobs)
 
 
-def plan(studies: dict[str, Spec], args) -> tuple[list[dict], list[dict]]:
-    """(tasks to train, finished results reused); writes each study's HParams config and manifest.
+@dataclass
+class Plan:
+    """What an invocation does with its runs: each distinct computation once, whatever study asked for it."""
+    tasks: list[dict] = field(default_factory=list)  # to train (probes of adoptions not included)
+    finished: list[dict] = field(default_factory=list)  # results found, one per view that asked for them
+    adoptions: list[Adoption] = field(default_factory=list)  # configs of older code: a probe, then adopted or trained
+    migrated: int = 0  # runs of the older layout moved into the store (or, dry, that would be)
+    views: int = 0  # runs every study asked for, counted per study
+    shared: int = 0  # of those, asked for again by another study or name: no run of their own
 
-    Each run is resolved here once (config, identity, directory, dataset entry) and carried in its task.
+
+def run_env(args, device) -> dict:
+    """The environment the runs train in: this process's torch, the device type the runs will use."""
+    if isinstance(device, torch.device):
+        return environment(device)
+    return environment("cuda" if args.gpus_per_run > 0 else "cpu")  # Ray: what each run reserves
+
+
+def plan(studies: dict[str, Spec], args, env: dict | None = None) -> Plan:
+    """The runs to train, reuse and adopt; writes each study's HParams config and manifest, links finished views.
+
+    Each run is resolved here once (config, identity, store and view directories, dataset entry) and carried in its
+    task; two studies or names that ask for the same computation share one task, and each gets its view.
     """
-    tasks, finished = [], []
-    code = code_digest()  # the training code's identity: a finished run of other code is never reused
+    env = env or environment("cpu")
+    logdir, dry = Path(args.logdir), args.dry_run
+    moves = migration_plan(logdir)
+    pending = {m.store_dir: m.result for m in moves} if dry else {}
+    if moves and not dry:
+        migrate(logdir, moves)
+        print(f"moved {len(moves)} runs of the older layout into {logdir / STORE} (their studies show them as before)")
+    out = Plan(migrated=len(moves))
     dataset = get_dataset(args.dataset)
+    unique: dict[str, dict] = {}
     for study, spec in studies.items():
-        planned = [make_task(c, args.logdir, dataset, code, force=args.force, quiet=args.quiet)
+        planned = [make_task(c, logdir, dataset, run_digest_of(c), env, force=args.force, quiet=args.quiet)
                    for c in expand(study, spec, args)]
         check_distinct(planned)
-        if not args.dry_run:
-            write_hparams_config(Path(args.logdir) / study, [t["config"] for t in planned])
-            write_manifest(Path(args.logdir) / study, planned, args)
+        if not dry:
+            write_hparams_config(logdir / study, [t["config"] for t in planned])
+            write_manifest(logdir / study, planned, args)
+        out.views += len(planned)
         for task in planned:
-            done = None if args.force else stored_result(Path(task["run_dir"]), task["config"], code)
-            if done:
-                finished.append(done)
-            else:
-                tasks.append(task)
-    return tasks, finished
+            first = unique.setdefault(task["store_dir"], task)
+            if first is not task:
+                first["views"].append({"run_dir": task["run_dir"], "study": study, "name": task["config"]["name"]})
+                out.shared += 1
+    to_check = []
+    for task in unique.values():
+        done = None if args.force else (stored_result(Path(task["store_dir"]), task["config"], task["code_digest"], env)
+                                         or _pending_result(pending, task, env))
+        if done:
+            out.finished += [as_view(done, v) for v in _view_configs(task)]
+            if not dry:
+                link_view(Path(task["store_dir"]), Path(task["run_dir"]), task["config"]["study"], task["config"]["name"])
+                link_views(task)
+        else:
+            to_check.append(task)
+    by_run: dict[str, list[dict]] = {}
+    for task in to_check:
+        by_run.setdefault(task["config_id"], []).append(task)
+    for rid, group in by_run.items():
+        old = {} if args.force else candidates(logdir, group[0]["config"], env, rid, pending)
+        adoptable = sorted((t for t in group if t["config"]["seed"] in old), key=lambda t: t["config"]["seed"])
+        if adoptable:
+            out.adoptions.append(Adoption(adoptable[0], old, adoptable[1:]))
+        out.tasks += [t for t in group if t["config"]["seed"] not in old]
+    return out
+
+
+def _pending_result(pending: dict[Path, dict], task: dict, env: dict) -> dict | None:
+    """A dry run's view of a run the migration would move into this task's store directory."""
+    result = pending.get(Path(task["store_dir"]))
+    return result if result is not None and same_computation(result, task["config"], task["code_digest"], env) else None
+
+
+def _view_configs(task: dict) -> list[dict]:
+    """The config of every view that asked for the task's run: its own, then the other studies' and names'."""
+    return [task["config"], *({**task["config"], "study": v["study"], "name": v["name"]} for v in task["views"])]
 
 
 def check_distinct(tasks: list[dict]) -> None:
@@ -312,11 +456,18 @@ def planned_precision(args, studies: dict[str, Spec], device) -> tuple[str, str]
     if len(own) == 1 and None not in own:
         precision, why = resolve_precision(own.pop(), device)
         return precision, f"the {' and '.join(studies)} study's default, {why}"
-    return resolve_precision(DEFAULT_PRECISION, device)
+    return resolve_precision(DEFAULT_PRECISION, device)[0], "the default: no --precision given"
 
 
-def precision_line(args, device) -> str:
-    """'precision: bf16 (auto: this CPU has avx512_bf16)'; where fp32 was asked on hardware with native bf16, so."""
+def precision_line(args, device, studies: dict[str, Spec] | None = None) -> str:
+    """'precision: bf16 (auto: this CPU has avx512_bf16)'; where fp32 was asked on hardware with native bf16, so.
+
+    A study that sets each config's precision (the precision study) is named with the precisions it trains.
+    """
+    own = [s for s in studies or {} if traits(s).own_precision]
+    if own:
+        trained = dict.fromkeys(o.get("precision", args.precision) for s in own for _, o in studies[s])
+        return f"precision: {' and '.join(trained)}, each config's own (the {' and '.join(own)} study sets them)"
     line = f"precision: {args.precision} ({args.precision_why}"
     if args.precision == "fp32" and isinstance(device, torch.device):
         native, why = native_bf16(device)
@@ -336,13 +487,20 @@ def regularization_line(spec: Spec, args) -> str:
     return line
 
 
-def print_plan(studies: dict[str, Spec], tasks: list[dict], finished: list[dict], args, device) -> None:
+def print_plan(studies: dict[str, Spec], planned: Plan, args, device) -> None:
+    tasks, finished = planned.tasks, planned.finished
     n_configs = sum(len(spec) for spec in studies.values())
-    configs = [t["config"] for t in tasks] + [r["config"] for r in finished]
+    configs = ([t["config"] for t in tasks] + [r["config"] for r in finished]
+               + [t["config"] for a in planned.adoptions for t in (a.probe, *a.pending)])
     seeds = sorted({seeds_of(s, args) for s in studies})
     label = "its own recipe" if all(traits(s).own_recipe for s in studies) else None
-    print(f"plan: {', '.join(studies)}: {n_configs} configs x {'/'.join(map(str, seeds))} seeds = {len(configs)} runs, "
-          f"{len(finished)} finished, {len(tasks)} to train on {device}; {recipe_summary(configs, label)}")
+    probes, after = len(planned.adoptions), sum(len(a.pending) for a in planned.adoptions)
+    print(f"plan: {', '.join(studies)}: {n_configs} configs x {'/'.join(map(str, seeds))} seeds = {planned.views} runs, "
+          f"{len(finished)} finished, {len(tasks) + probes} to train on {device}; {recipe_summary(configs, label)}")
+    print(f"runs: {planned.views - planned.shared} distinct computations ({planned.shared} asked for again by another "
+          f"study or name, trained once); {probes} probes, {after} adopted after their probe (trained where a probe "
+          f"differs); {planned.migrated} of the older layout {'to move' if args.dry_run else 'moved'} into "
+          f"{Path(args.logdir) / STORE}")
     if "batch_size" in studies:
         print(f"batch_size study: {lr_rule(args)}")
     if "regularization" in studies:
@@ -357,13 +515,23 @@ def print_plan(studies: dict[str, Spec], tasks: list[dict], finished: list[dict]
         cpus, how = usable_cpus()
         threads = torch.get_num_threads() if args.jobs == 1 else worker_threads(args)  # one job: this process's
         print(f"cpus: {cpus} usable ({how}): --jobs {args.jobs}, {threads} torch thread{'s' if threads > 1 else ''} each")
-    print(precision_line(args, device))
-    if tasks and args.backend == "local":  # Ray's workers are not this machine
-        seconds, how = estimate_seconds(tasks, device, args.jobs, worker_threads(args), args.logdir)
-        print(f"estimated time: {fmt_minutes(seconds)} with --jobs {args.jobs} ({how})")
+    print(precision_line(args, device, studies))
+    to_time = tasks + [a.probe for a in planned.adoptions]
+    if to_time and args.backend == "local":  # Ray's workers are not this machine
+        seconds, how = estimate_seconds(to_time, device, args.jobs, worker_threads(args), args.logdir)
+        print(f"estimated time: {fmt_minutes(seconds)} with --jobs {args.jobs} ({how}; adopted runs take none)")
     if args.dry_run:
         for t in tasks:
-            print(f"  would train {t['run_dir']}")
+            print(f"  would train {t['store_dir']}{_asked_by(t)}")
+        for a in planned.adoptions:
+            print(f"  would probe {a.probe['store_dir']}{_asked_by(a.probe)} against {a.old_runs[a.probe['config']['seed']]}"
+                  f", then adopt {len(a.pending)} seed{'s' * (len(a.pending) != 1)}")
+
+
+def _asked_by(task: dict) -> str:
+    """' (activation/relu, depth/conv2)': every study and name whose view shows the run."""
+    names = [f"{task['config']['study']}/{task['config']['name']}", *(f"{v['study']}/{v['name']}" for v in task["views"])]
+    return f" ({', '.join(names)})"
 
 
 def execute(tasks: list[dict], args) -> list[dict]:
@@ -385,7 +553,9 @@ def execute(tasks: list[dict], args) -> list[dict]:
     try:
         if args.backend == "ray":
             for t in tasks:  # workers run in another directory: the run store is named by absolute paths
-                t["run_dir"] = os.path.abspath(t["run_dir"])
+                t["run_dir"], t["store_dir"] = os.path.abspath(t["run_dir"]), os.path.abspath(t["store_dir"])
+                for view in t["views"]:
+                    view["run_dir"] = os.path.abspath(view["run_dir"])
             return run_ray(run_task, tasks, on_done, failed=failed_result, address=args.ray_address,
                            cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, threads=args.threads,
                            keep_out=[args.logdir, args.resultdir])
@@ -398,6 +568,53 @@ def execute(tasks: list[dict], args) -> list[dict]:
         for t in tasks:
             t.pop("log", None)
         bar.close()
+
+
+def train_all(planned: Plan, args) -> tuple[list[dict], dict[str, int]]:
+    """Train the plan's runs and probes, then adopt each probed config's other seeds or train them where the probe
+    differs; every result once per view that asked for it, and the counts trained, skipped and adopted."""
+    probes = [a.probe for a in planned.adoptions]
+    done = execute(planned.tasks + probes, args)
+    results, retrain = _per_view(planned.tasks + probes, done), []
+    counts = {"trained": _trained(done), "skipped": sum(bool(r.get("skipped")) for r in done), "adopted": 0}
+    for adoption, probed in zip(planned.adoptions, done[len(planned.tasks):]):
+        retrain += _adopt_or_not(adoption, probed, results, counts)
+    again = execute(retrain, args)
+    counts["trained"] += _trained(again)
+    return results + _per_view(retrain, again), counts
+
+
+def _adopt_or_not(adoption: Adoption, probed: dict, results: list[dict], counts: dict[str, int]) -> list[dict]:
+    """Adopt the pending seeds where the probe reproduced its older run bit for bit; else the tasks to train."""
+    probe = adoption.probe
+    old = adoption.old_runs[probe["config"]["seed"]]
+    if probed.get("status") not in ("ok", "diverged"):
+        return adoption.pending  # the probe did not finish: nothing is proven
+    diffs = differences(Path(probe["store_dir"]), old)
+    if diffs:
+        print(f"probe {probe['store_dir']}: {', '.join(diffs)} differ from {old}: its other "
+              f"{len(adoption.pending)} seeds train")
+        return adoption.pending
+    for task in adoption.pending:
+        adopted = adopt(adoption.old_runs[task["config"]["seed"]], task, Path(probe["store_dir"]))
+        link_views(task)
+        results += [as_view(adopted, c) for c in _view_configs(task)]
+        counts["adopted"] += 1
+    return []
+
+
+def _per_view(tasks: list[dict], done: list[dict]) -> list[dict]:
+    """Each result, then a copy for every other view of its run (under that study's and config's name)."""
+    out = []
+    for task, result in zip(tasks, done):
+        out.append(result)
+        if result.get("status") in ("ok", "diverged"):
+            out += [as_view(result, c) for c in _view_configs(task)[1:]]
+    return out
+
+
+def _trained(done: list[dict]) -> int:
+    return sum(r.get("status") in ("ok", "diverged") and not r.get("skipped") for r in done)
 
 
 class DiskFull(Exception):
@@ -501,33 +718,32 @@ def run_command(args, parser: Parser, studies: dict[str, Study], default_study: 
         if directory.is_dir() and not args.dry_run:
             remove_stale_temps(directory)
     try:
-        tasks, finished = plan(selected, args)
+        planned = plan(selected, args, run_env(args, device))
     except OSError as e:
         if not is_disk_full(e):
             raise
         print(f"{prog}: error: {disk_full_message(args.logdir)}", file=sys.stderr)
         return 1
     if args.backend == "local":
-        args.jobs = args.jobs or default_jobs(device, len(tasks))
+        args.jobs = args.jobs or default_jobs(device, len(planned.tasks) + len(planned.adoptions))
         if args.jobs == 1 and (args.threads or torch.get_num_threads() > worker_threads(args)):
             torch.set_num_threads(worker_threads(args))  # torch's own default counts the host's cores
-    print_plan(selected, tasks, finished, args, device)
+    print_plan(selected, planned, args, device)
     if args.dry_run:
         return 0
     start = time.perf_counter()
     try:
-        results = finished + execute(tasks, args)
+        results, counts = train_all(planned, args)
     except DiskFull as e:
         print(f"{prog}: error: {disk_full_message(str(e))}; finished runs are kept: free some space and rerun "
               f"the same command", file=sys.stderr)
         return 1
     except UsageError as e:  # the Ray cluster named by --ray-address or RAY_ADDRESS is not there
         parser.error(str(e))
-    code = summarize(results)
-    trained = sum(r["status"] in ("ok", "diverged") and not r.get("skipped") for r in results[len(finished):])
-    skipped = len(finished) + sum(bool(r.get("skipped")) for r in results)
-    print(f"{trained} runs trained, {skipped} skipped (already finished) in "
-          f"{fmt_minutes(time.perf_counter() - start)}; curves: tensorboard --logdir {args.logdir}")
+    code = summarize(planned.finished + results)
+    print(f"{counts['trained']} runs trained, {len(planned.finished) + counts['skipped']} skipped (already finished), "
+          f"{counts['adopted']} adopted after their probe in {fmt_minutes(time.perf_counter() - start)}; "
+          f"curves: tensorboard --logdir {args.logdir}")
     print_best_rates(results)
     if not args.no_plot:
         code = max(code, make_plots(selected, args))

@@ -6,9 +6,11 @@ every comparison works on per-seed differences (config minus reference, test acc
 Verdict rule (docs/statistics.md says what each verdict claims and what it does not)
 - Difference: the paired t-test across seeds, Holm over the study's m comparisons. `better` or `worse`
   when its Holm-adjusted p is below alpha, with the simultaneous interval at level 1 - alpha/m.
-- Equivalence: two one-sided t-tests (TOST) against the study's margin, Holm over the same m
-  comparisons. `equivalent` when the adjusted p is below alpha and no difference was found; a
-  difference that is also inside the margin is `better`/`worse`, negligible (`within_margin`).
+- Equivalence: the simultaneous interval (level 1 - alpha/m, the one the report prints beside every
+  verdict) lies inside (-margin, +margin): two one-sided t-tests (TOST) at alpha/(2m) each, Bonferroni.
+  One level for words and numbers: the report never calls a config equivalent or a difference
+  negligible beside an interval that reaches past the margin. `equivalent` where no difference was
+  found; a difference that is also inside the margin is `better`/`worse`, negligible (`within_margin`).
 - Otherwise `inconclusive`, with the smallest effect detectable at 80% power at the observed spread
   and about how many seeds would resolve the observed difference.
 - The exact sign-flip test across seeds, Holm over the same family, checks each better/worse without
@@ -18,8 +20,9 @@ Verdict rule (docs/statistics.md says what each verdict claims and what it does 
 - Where every per-seed difference is the same (no spread, one tolerance: _FLAT), the t-test takes its
   limit at zero spread (the difference is certain under the normal model; an interval of one point), so
   a one-image change to one seed gives the same verdict as none; the sign-flip p is the p to quote there.
-- A two-level bootstrap over seeds and test images (the images drawn once for both configs and every
-  seed) gives the interval for the config on new digits, not only on these 10,000.
+- The interval for the config on new digits, not only on these 10,000 (`new_digit_interval`): seeds and
+  test images are two crossed random factors; their variance components come from per-seed discordant
+  counts and one sum over the images (`ImageCounts`), with Satterthwaite's degrees of freedom for t.
 - McNemar's exact test per seed on the test predictions only describes the trained pairs ("every pair
   differs the same way", its largest p): it is conditional on the seeds trained and decides nothing.
 """
@@ -30,9 +33,10 @@ import warnings
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
-import numpy as np
-from scipy import optimize
-from scipy import stats as ss
+from utils import LazyModule
+
+# imported when first used: a module that imports this one for a constant (plot.py --help) waits for none
+np, optimize, ss = LazyModule("numpy"), LazyModule("scipy.optimize"), LazyModule("scipy.stats")
 
 ALPHA = 0.05
 POWER = 0.8  # the power at which the smallest detectable effect and the seeds needed are stated
@@ -41,7 +45,6 @@ MAX_SEEDS = 1000  # "seeds needed" beyond this is reported as more than it
 VERDICTS = ("better", "worse", "equivalent", "inconclusive")
 _FLAT = 1e-12  # per-seed differences closer than this (float rounding of k/10,000) count as all equal
 SIGNFLIP_EXACT = 16  # up to this many seeds the sign-flip test enumerates all 2^n sign vectors
-BOOTSTRAP_DRAWS = 2000  # two-level bootstrap replicates (seeds and test images)
 
 
 # ---- tests over seeds, vectorized over leading axes (last axis: seeds) ------------------------------
@@ -141,10 +144,16 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     return [None if math.isnan(p) else float(p) for p in adjusted]
 
 
-def verdicts(mean_diff: np.ndarray, p_holm: np.ndarray, p_equiv_holm: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
+def equiv_adjusted(p_equiv: np.ndarray, m: int | np.ndarray) -> np.ndarray:
+    """TOST p-values adjusted to the simultaneous interval's level: 2m p, capped at 1. Below alpha exactly where the
+    interval at level 1 - alpha/m lies inside the margin (each one-sided test at alpha/(2m))."""
+    return np.minimum(1.0, 2 * np.asarray(m) * np.asarray(p_equiv, dtype=float))
+
+
+def verdicts(mean_diff: np.ndarray, p_holm: np.ndarray, p_equiv_adj: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
     """The four verdicts, elementwise: a difference first, then equivalence, else inconclusive (NaN p: no test)."""
     with np.errstate(invalid="ignore"):
-        differs, equal = np.asarray(p_holm) < alpha, np.asarray(p_equiv_holm) < alpha
+        differs, equal = np.asarray(p_holm) < alpha, np.asarray(p_equiv_adj) < alpha
     mean_diff = np.asarray(mean_diff)
     return np.where(differs & (mean_diff > 0), "better", np.where(differs & (mean_diff < 0), "worse",
                     np.where(equal & ~differs, "equivalent", "inconclusive")))
@@ -195,14 +204,15 @@ def min_detectable(sd: float | None, n: int, level: float, target: float = POWER
 
 
 def seeds_to_resolve(effect: float, sd: float | None, margin: float, level: float, target: float = POWER) -> int | None:
-    """About how many seeds give `target` power to call the observed effect a difference, or equivalent where it
-    is inside the margin; None where even MAX_SEEDS would not (or there is no spread to plan from)."""
+    """About how many seeds give `target` power to call the observed effect a difference (two-sided at `level`), or
+    equivalent where it is inside the margin (each one-sided test at level/2: the interval at 1 - level inside the
+    margin); None where even MAX_SEEDS would not (or there is no spread to plan from)."""
     if sd is None or not sd > 0:
         return None
     n = np.arange(MIN_PAIRED_SEEDS, MAX_SEEDS + 1)
     enough = power(abs(effect), sd, n, level) >= target
     if abs(effect) < margin:
-        enough |= tost_power(effect, sd, margin, n, level) >= target
+        enough |= tost_power(effect, sd, margin, n, level / 2) >= target
     return int(n[np.argmax(enough)]) if enough.any() else None
 
 
@@ -211,7 +221,11 @@ def seeds_to_resolve(effect: float, sd: float | None, margin: float, level: floa
 def mcnemar_exact(pred_a: np.ndarray, pred_b: np.ndarray, labels: np.ndarray) -> tuple[int, int, float]:
     """(n01, n10, p): images only a gets right, images only b gets right, exact two-sided McNemar p (1 if none)."""
     right_a, right_b = np.asarray(pred_a) == labels, np.asarray(pred_b) == labels
-    n01, n10 = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
+    return mcnemar_counts(int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b)))
+
+
+def mcnemar_counts(n01: int, n10: int) -> tuple[int, int, float]:
+    """McNemar's exact test from its two discordant counts: (n01, n10, p)."""
     if n01 + n10 == 0:
         return n01, n10, 1.0
     return n01, n10, float(ss.binomtest(n01, n01 + n10, 0.5).pvalue)
@@ -225,26 +239,60 @@ def every_pair_differs(tests: Sequence[tuple[int, int, float]], alpha: float = A
     return bool(len(signs) == 1 and 0 not in signs and p_max < alpha), p_max
 
 
-# ---- test-set noise ----------------------------------------------------------------------------------
+# ---- test-set noise: seeds and test images, crossed ---------------------------------------------------
 
-def bootstrap_interval(right: np.ndarray, ref_right: np.ndarray, level: float = 0.95,
-                       draws: int = BOOTSTRAP_DRAWS, seed: int = 0) -> tuple[float, float]:
-    """Percentile interval of the mean accuracy difference over a two-level bootstrap: seeds drawn with
-    replacement (paired), and test images drawn with replacement once a replicate for both configs and
-    every seed (one test set, shared by all). `right`, `ref_right`: (seeds x images) correct-or-not."""
-    diff = np.asarray(right, dtype=np.float32) - np.asarray(ref_right, dtype=np.float32)
-    n_seeds, n_images = diff.shape
-    rng = np.random.default_rng(seed)  # fixed: a report regenerates byte for byte
-    replicates = []
-    for start in range(0, draws, 250):  # 250 x n_images counts at a time: memory stays small
-        k = min(250, draws - start)
-        images = rng.integers(0, n_images, size=(k, n_images)) + n_images * np.arange(k)[:, None]
-        counts = np.bincount(images.ravel(), minlength=k * n_images).reshape(k, n_images).astype(np.float32)
-        per_seed = diff @ counts.T / n_images  # seeds x k: each seed's difference on the drawn images
-        seeds = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=k)  # k x seeds: how often each is drawn
-        replicates.append((seeds * per_seed.T).sum(axis=1) / n_seeds)
-    low, high = np.quantile(np.concatenate(replicates), [(1 - level) / 2, (1 + level) / 2])
-    return float(low), float(high)
+@dataclass(frozen=True)
+class ImageCounts:
+    """What a comparison's test predictions add to its accuracies, summed so that a small CSV holds it: per seed the
+    images only the config gets right and those only the reference gets right (McNemar's n01, n10), and over the
+    test images the sum of squared net counts, sum_i (sum_s D_si)^2 with D_si = +1, -1 or 0 (seed s, image i)."""
+    n_images: int
+    only_config: dict[int, int]
+    only_reference: dict[int, int]
+    image_ss: int
+
+
+def image_counts(preds: dict[int, np.ndarray], ref_preds: dict[int, np.ndarray], labels: np.ndarray,
+                 seeds: Sequence[int]) -> ImageCounts:
+    """The counts of the seeds given (each must have both predictions)."""
+    d = np.stack([(preds[s] == labels).astype(np.int64) - (ref_preds[s] == labels) for s in seeds])
+    return ImageCounts(int(d.shape[1]), {s: int(np.sum(row == 1)) for s, row in zip(seeds, d)},
+                       {s: int(np.sum(row == -1)) for s, row in zip(seeds, d)}, int(np.sum(d.sum(axis=0) ** 2)))
+
+
+def new_digit_interval(only_config: np.ndarray, only_reference: np.ndarray, image_ss: np.ndarray | float,
+                       n_images: int, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low, high, degrees of freedom) of the mean accuracy difference for new seeds AND new test digits, over the
+    last axis (seeds); NaN below MIN_PAIRED_SEEDS seeds.
+
+    D_si (seed s, image i) is a two-way crossed layout, seed effect + image effect + residual. From the ANOVA
+    mean squares (seeds MS_s, images MS_i, residual MS_e, all from the counts), the variance of the grand mean is
+    MS_s/(S I) (what the t across seeds sees: the seed effect and the residual, each counted once) plus
+    (MS_i - MS_e)/(S I), never below 0 (what the test images add); a bootstrap drawing seeds and images both would
+    count the residual twice. t quantile at Satterthwaite's degrees of freedom: S - 1 where the images add nothing.
+    """
+    a, b = np.asarray(only_config, dtype=float), np.asarray(only_reference, dtype=float)
+    seeds = a.shape[-1]
+    if seeds < MIN_PAIRED_SEEDS:
+        nan = np.full(a.shape[:-1], np.nan)
+        return nan, nan, nan
+    cells = seeds * n_images
+    net, discordant = (a - b).sum(axis=-1), (a + b).sum(axis=-1)
+    d = (a - b) / n_images  # per-seed accuracy differences
+    ss_seeds = n_images * np.sum((d - d.mean(axis=-1, keepdims=True)) ** 2, axis=-1)
+    ss_images = np.asarray(image_ss, dtype=float) / seeds - net ** 2 / cells
+    ss_resid = discordant - net ** 2 / cells - ss_seeds - ss_images
+    ms_s, ms_i = ss_seeds / (seeds - 1), ss_images / (n_images - 1)
+    ms_e = ss_resid / ((seeds - 1) * (n_images - 1))
+    images = np.maximum(ms_i - ms_e, 0.0)
+    var = (ms_s + images) / cells
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = (ms_s + images) ** 2 / (ms_s ** 2 / (seeds - 1) + np.where(
+            images > 0, ms_i ** 2 / (n_images - 1) + ms_e ** 2 / ((seeds - 1) * (n_images - 1)), 0.0))
+    df = np.where(var > 0, df, np.inf)  # no spread at all: the interval is the point
+    half = ss.t.ppf((1 + level) / 2, df) * np.sqrt(var)
+    mean = net / cells
+    return mean - half, mean + half, df
 
 
 # ---- one study's comparisons ------------------------------------------------------------------------
@@ -265,26 +313,50 @@ class Comparison:
     p_mcnemar_max: float | None = None
     p_note: str | None = None  # why p_paired is empty
     p_signflip: float | None = None  # exact sign-flip test across seeds, two-sided, unadjusted
-    boot_low: float | None = None  # two-level bootstrap (seeds and test images), 95%
-    boot_high: float | None = None
+    counts: ImageCounts | None = None  # from the test predictions, where every paired seed has them
+    ref_mean: float | None = None  # the reference's mean test accuracy over its finished seeds
     left_out: dict[int, str] = field(default_factory=dict)  # seed: why it is not paired
     family: int = 0  # m: comparisons in the study's Holm family
     p_holm: float | None = None
-    p_equiv_holm: float | None = None
+    p_equiv_adj: float | None = None  # TOST p at the simultaneous interval's level (equiv_adjusted)
     sim_low: float | None = None  # simultaneous interval over the family (level 1 - alpha/m)
     sim_high: float | None = None
     mde: float | None = None  # smallest effect detectable at POWER, level alpha/m, at the observed spread
     seeds_needed: int | None = None  # about how many seeds would resolve the observed difference
     verdict: str = "inconclusive"
-    within_margin: bool | None = None  # the equivalence test passes (Holm): a difference found is negligible
+    within_margin: bool | None = None  # the simultaneous interval lies inside the margin: a difference is negligible
     p_signflip_holm: float | None = None
     confirmed: bool | None = None  # better/worse only: the sign-flip test rejects too (Holm)
     signflip_seeds: int | None = None  # the fewest seeds at which the sign-flip test could confirm, at this m
+    new_low: float | None = None  # new seeds and new test digits (new_digit_interval), level 1 - alpha/m
+    new_high: float | None = None
 
     @property
     def no_spread(self) -> bool:
         """Every paired seed gave the same difference."""
         return len(self.diffs) >= MIN_PAIRED_SEEDS and no_spread(self.diffs)
+
+    @property
+    def seeds_better(self) -> int:
+        """Paired seeds where the config beat the reference (by more than float rounding)."""
+        return sum(d > _FLAT for d in self.diffs)
+
+    @property
+    def seeds_worse(self) -> int:
+        return sum(d < -_FLAT for d in self.diffs)
+
+    @property
+    def worst_seed_diff(self) -> float | None:
+        """The per-seed difference of the seed where the config did worst against the reference."""
+        return min(self.diffs, default=None)
+
+    @property
+    def image_ss(self) -> int | None:
+        return None if self.counts is None else self.counts.image_ss
+
+    @property
+    def test_images(self) -> int | None:
+        return None if self.counts is None else self.counts.n_images
 
 
 def _none(p: float) -> float | None:
@@ -293,36 +365,50 @@ def _none(p: float) -> float | None:
 
 def compare(config: str, reference: str, acc: dict[int, float], ref_acc: dict[int, float], margin: float,
             preds: dict[int, np.ndarray] | None = None, ref_preds: dict[int, np.ndarray] | None = None,
-            labels: np.ndarray | None = None) -> Comparison:
-    """One config against its reference on the seeds both have (unadjusted)."""
+            labels: np.ndarray | None = None, counts: ImageCounts | None = None) -> Comparison:
+    """One config against its reference on the seeds both have (unadjusted). The test predictions (`preds`,
+    `ref_preds`, `labels`), or their `counts` where already summed (a per-seed CSV), give McNemar's description and
+    the new-digit interval."""
     seeds = sorted(set(acc) & set(ref_acc))
     diffs = [acc[s] - ref_acc[s] for s in seeds]
     mean, low, high = mean_ci(diffs)
     d = np.asarray(diffs, dtype=float).reshape(len(diffs))
     note = None if len(seeds) >= MIN_PAIRED_SEEDS else f"{len(seeds)} paired seed(s): a test needs {MIN_PAIRED_SEEDS}"
-    every = p_max = None
-    boot = (None, None)
-    if labels is not None and preds and ref_preds:
+    if counts is None and labels is not None and preds and ref_preds:
         both = [s for s in seeds if s in preds and s in ref_preds]
-        tests = [mcnemar_exact(preds[s], ref_preds[s], labels) for s in both]
+        if both:
+            counts = image_counts(preds, ref_preds, labels, both)
+    every = p_max = None
+    if counts is not None:
+        tests = [mcnemar_counts(counts.only_config[s], counts.only_reference[s]) for s in seeds
+                 if s in counts.only_config]
         if tests:
             every, p_max = every_pair_differs(tests)
-        if both and len(both) == len(seeds):  # an interval of every paired seed, or none
-            boot = bootstrap_interval(np.stack([preds[s] == labels for s in both]),
-                                      np.stack([ref_preds[s] == labels for s in both]))
     p_sf = _none(float(sign_flip_p(d))) if len(seeds) >= MIN_PAIRED_SEEDS else None
     return Comparison(config, reference, seeds, diffs, mean, low, high, _none(float(paired_p(d))), margin,
-                      _none(float(tost_p(d, margin))), every, p_max, note, p_sf, *boot)
+                      _none(float(tost_p(d, margin))), every, p_max, note, p_sf, counts=counts,
+                      ref_mean=float(np.mean(list(ref_acc.values()))) if ref_acc else None)
+
+
+def _new_digits(c: Comparison, level: float) -> tuple[float | None, float | None]:
+    """The new-digit interval, where every paired seed has its predictions (else none)."""
+    if c.counts is None or set(c.counts.only_config) != set(c.seeds) or len(c.seeds) < MIN_PAIRED_SEEDS:
+        return None, None
+    low, high, _ = new_digit_interval([c.counts.only_config[s] for s in c.seeds],
+                                      [c.counts.only_reference[s] for s in c.seeds], c.counts.image_ss,
+                                      c.counts.n_images, level)
+    return float(low), float(high)
 
 
 def decide(comparisons: list[Comparison], alpha: float = ALPHA) -> list[Comparison]:
-    """Holm over the study's comparisons, for the difference and the equivalence tests; a verdict each (new objects)."""
+    """Holm over the study's comparisons for the difference test, the simultaneous interval (Bonferroni) for
+    equivalence; a verdict each (new objects)."""
     p_holm = holm([c.p_paired for c in comparisons])
-    p_equiv_holm = holm([c.p_equiv for c in comparisons])
     p_sf_holm = holm([c.p_signflip for c in comparisons])
     m = max(1, sum(c.p_paired is not None for c in comparisons))
     out = []
-    for c, p, q, f in zip(comparisons, p_holm, p_equiv_holm, p_sf_holm):
+    for c, p, f in zip(comparisons, p_holm, p_sf_holm):
+        q = None if c.p_equiv is None else float(equiv_adjusted(c.p_equiv, m))
         verdict = str(verdicts(c.mean_diff, math.nan if p is None else p, math.nan if q is None else q, alpha))
         low, high = mean_ci(c.diffs, 1 - alpha / m)[1:]
         if low is not None and verdict in ("better", "worse"):
@@ -331,10 +417,12 @@ def decide(comparisons: list[Comparison], alpha: float = ALPHA) -> list[Comparis
         sd = None if len(c.diffs) < 2 or no_spread(c.diffs) else float(np.std(c.diffs, ddof=1))
         differs = verdict in ("better", "worse")
         confirmed = bool(f is not None and f < alpha) if differs else None
-        out.append(replace(c, family=m, p_holm=p, p_equiv_holm=q, sim_low=low, sim_high=high, verdict=verdict,
+        new_low, new_high = _new_digits(c, 1 - alpha / m)
+        out.append(replace(c, family=m, p_holm=p, p_equiv_adj=q, sim_low=low, sim_high=high, verdict=verdict,
                            mde=min_detectable(sd, len(c.diffs), alpha / m),
                            seeds_needed=seeds_to_resolve(c.mean_diff, sd, c.margin, alpha / m)
                            if verdict == "inconclusive" else None,
                            within_margin=None if q is None else bool(q < alpha), p_signflip_holm=f,
-                           confirmed=confirmed, signflip_seeds=signflip_seeds(m, alpha) if confirmed is False else None))
+                           confirmed=confirmed, signflip_seeds=signflip_seeds(m, alpha) if confirmed is False else None,
+                           new_low=new_low, new_high=new_high))
     return out

@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 import statistics
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
-from dataloader import get_dataset
+from dataset_facts import get_dataset
 from recipes import (ACTIVATIONS, BEST_RECIPE, DEFAULT_CONFIG, OPTIMIZERS, PRECISIONS, SPEED_RECIPE, precision_of,
                      recipe_values, weight_decay_of)
 
@@ -43,11 +43,12 @@ def margin_for(recipes: set[str], margin_pp: float | None = None, study: str | N
     return max(MARGINS.get(r, MARGINS["quick"]) for r in recipes or {"quick"})
 
 
-def margins_in_words() -> str:
+def margins_in_words(studies: Iterable[str] | None = None) -> str:
     """'0.5 pp for the quick recipe, 0.2 pp for the full recipe; precision: 0.2 pp': MARGINS and STUDY_MARGINS as the
-    report and --help say them."""
+    report and --help say them; only those of `studies` where given (a script's --help names its own)."""
     return ", ".join([f"{100 * m:g} pp for the {r} recipe" for r, m in MARGINS.items()]
-                     + [f"{100 * m:g} pp for the {s} study whatever the recipe" for s, m in STUDY_MARGINS.items()])
+                     + [f"{100 * m:g} pp for the {s} study whatever the recipe" for s, m in STUDY_MARGINS.items()
+                        if studies is None or s in studies])
 
 
 def default_recipe(study: str) -> str:

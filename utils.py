@@ -1,11 +1,12 @@
 """Shared plumbing: device choice, CPUs, git, atomic writes, the run files' formats, TensorBoard helpers.
 
-Outside the code digest (runstore.PLUMBING_MODULES): nothing here decides a number.
+Outside the code digest (digest.PLUMBING_MODULES): nothing here decides a number.
 """
 from __future__ import annotations
 
 import ctypes
 import errno
+import importlib
 import io
 import json
 import math
@@ -16,13 +17,28 @@ import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
-
-import numpy as np
-import torch
+from typing import Any, Callable, Iterable, Iterator
 
 ROOT = Path(__file__).resolve().parent
 DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class LazyModule:
+    """Module `name`, imported when one of its attributes is first read (after `setup`, where given).
+
+    The reading side's modules name numpy, pandas, scipy and matplotlib this way: each takes a noticeable
+    part of a second to import, and `plot.py --help` or a module imported for one constant needs none.
+    """
+
+    def __init__(self, name: str, setup: Callable[[], None] | None = None):
+        self._name, self._setup, self._module = name, setup, None
+
+    def __getattr__(self, attr: str) -> Any:
+        if self._module is None:
+            if self._setup:
+                self._setup()
+            self._module = importlib.import_module(self._name)
+        return getattr(self._module, attr)
 
 
 class UsageError(ValueError):
@@ -31,6 +47,8 @@ class UsageError(ValueError):
 
 def pick_device(name: str = "auto") -> torch.device:
     """cuda, then mps, then cpu for 'auto'; a named device must exist."""
+    import torch  # here, not above: the reading side imports this module and never needs torch
+
     if name not in DEVICES:
         raise UsageError(f"unknown device '{name}'; valid: {', '.join(DEVICES)}")
     available = {"cpu": True, "cuda": torch.cuda.is_available(),
@@ -68,6 +86,8 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
 
 def native_bf16(device: torch.device) -> tuple[bool, str]:
     """(whether `device` computes bfloat16 natively, why, in a few words for the plan line)."""
+    import torch
+
     if device.type == "cuda":
         major, minor = torch.cuda.get_device_capability(device)
         name = torch.cuda.get_device_name(device)
@@ -86,6 +106,8 @@ def resolve_precision(choice: str, device: torch.device | str) -> tuple[str, str
     """(fp32 or bf16, why): `auto` takes bf16 where the device computes it natively, fp32 elsewhere."""
     if choice != "auto":
         return choice, "--precision " + choice
+    import torch
+
     if not isinstance(device, torch.device):  # Ray: the workers' hardware is not known here
         return "fp32", "auto on Ray workers, whose hardware is not known here (--precision bf16 chooses it)"
     native, why = native_bf16(device)
@@ -301,6 +323,8 @@ def valid_result(r: object) -> bool:
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
+    import torch
+
     buffer = io.BytesIO()
     # serialized in memory first: on a full disk the write below fails with OSError(ENOSPC), where
     # torch.save to a file fails with a bare "RuntimeError: ... unexpected pos"
@@ -311,11 +335,16 @@ def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
 
 def save_predictions(path: str | Path, predictions: torch.Tensor) -> None:
     """Predicted labels as a uint8 .npy file (10 KB for the test set), written atomically."""
+    import numpy as np
+    import torch
+
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.save(f, predictions.to(torch.uint8).numpy())
 
 
 def load_predictions(path: str | Path) -> np.ndarray:
+    import numpy as np
+
     return np.load(path, allow_pickle=False)
 
 

@@ -66,7 +66,8 @@ def raw_copy(tmp_path: Path) -> Path:
 
 
 def run_dir_of(logdir: Path, study: str, name: str, seed: int = 0) -> Path:
-    """The one run directory of config `name` and `seed`: logdir/<study>/<name>-<config id>/seed<k>/."""
-    found = [d for d in Path(logdir, study).glob(f"*/seed{seed}") if d.parent.name.rsplit("-", 1)[0] == name]
+    """The one view of config `name` and `seed`: logdir/<study>/<name>-<run id>/seed<k>/ (a run id is two 8-digit
+    parts)."""
+    found = [d for d in Path(logdir, study).glob(f"*/seed{seed}") if d.parent.name.rsplit("-", 2)[0] == name]
     assert len(found) == 1, f"expected one run directory of {name} seed {seed}, found {found}"
     return found[0]

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
+from bench import torchvision_dataset
 from dataloader import DATA_ROOT, DATASETS, DataError, batches, load_splits, md5sum, prepare_raw, read_idx, \
-    split_indices, torchvision_dataset
+    split_indices
 
 MNIST = DATASETS["mnist"]
 MD5, N_TRAIN, N_VAL = MNIST.md5, MNIST.n_train, MNIST.n_val

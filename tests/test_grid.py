@@ -1,5 +1,6 @@
 """Grids from the command line: the cartesian product as a study of its own, every finished run kept."""
 import json
+import math
 
 import pytest
 
@@ -79,15 +80,43 @@ def test_a_grid_plans_with_dry_run_and_seeds(tmp_path, capsys):
                                                  "lr, batch_size, epochs, schedule, weight_decay, augment, "
                                                  "label_smoothing, act, depth, width"),
     (["--grid", "act=swish", "--model", "ConvNet"], "--grid act=swish: unknown act; valid: relu, sigmoid, tanh"),
-    (["--grid", "depth=7", "--model", "ConvNet"], "ConvNet depth must be 1 to 4"),
+    (["--grid", "depth=7", "--model", "ConvNet"], "--grid depth=7: ConvNet's depth must be an integer from 1 to 4"),
     (["--grid", "width=wide", "--model", "MLPNet"], "'wide' is not a valid int"),
     (["--grid", "lr=0"], "--grid lr=0: '0' is not a valid lr"),
     (["--grid", "width"], "--grid expects KEY=V1,V2,..."),
     (["--grid", "width=300", "--model", "Net"], "--grid width: not a key for model Net; valid:"),
     (["--grid", "act=relu", "--study", "base"], "--grid is a study of its own"),
+    # sizes the constructors build without a word (width=0, hidden=0) or torch refuses with a traceback (width=-1)
+    (["--grid", "model=ConvNet", "width=-1"], "--grid width=-1: ConvNet's width must be an integer 1 or more"),
+    (["--grid", "model=ConvNet", "width=0"], "--grid width=0: ConvNet's width must be an integer 1 or more"),
+    (["--grid", "model=ConvNet", "hidden=0"], "--grid hidden=0: ConvNet's hidden must be an integer 1 or more"),
+    (["--grid", "model=ConvNet", "depth=0"], "--grid depth=0: ConvNet's depth must be an integer from 1 to 4"),
+    (["--grid", "model=SpeedNet", "c2=0"], "--grid c2=0: SpeedNet's c2 must be an integer 1 or more"),
+    (["--grid", "model=MLPNet", "depth=-1"], "--grid depth=-1: MLPNet's depth must be an integer 0 or more"),
+    (["--grid", "model=Net", "fc_dropout=1"], "--grid fc_dropout=1: Net's fc_dropout must be in [0, 1)"),
+    (["--grid", "model=ConvNet", "conv_dropout=-0.1"], "--grid conv_dropout=-0.1: ConvNet's conv_dropout must be in [0, 1)"),
+    # a key in the grid and in its flag: refused rather than one silently winning
+    (["--grid", "epochs=1", "--epochs", "3"], "--grid epochs=1 and --epochs 3 both set epochs: give it once"),
+    (["--grid", "model=MLP", "--model", "LeNet"], "--grid model=MLP and --model LeNet both set model"),
+    (["--grid", "weight_decay=0.1", "--weight-decay", "0"], "--grid weight_decay=0.1 and --weight-decay 0 both set"),
 ])
 def test_a_bad_grid_is_one_line_exit_2_and_trains_nothing(cli, tmp_path, argv, message):
     out = cli("run.py", *argv, "--logdir", tmp_path / "logs", "--resultdir", tmp_path / "r", "--no-plot")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, out.stderr
     assert not list(tmp_path.rglob("result.json")) and not list(tmp_path.rglob("study-mnist-quick.json"))
+
+
+def test_the_linear_network_and_a_flag_the_grid_does_not_set_stay_valid():
+    _, spec = grid_spec(["depth=0"], MNIST, "MLPNet")  # lecun98's linear classifier
+    assert spec == [("depth=0", {"model": "MLPNet", "model_args": {"depth": 0}})]
+    args = run.build_parser("run.py", "", run.STUDIES, "base").parse_args(
+        ["--grid", "model=MLPNet", "depth=1", "epochs=1", "--lr", "0.01", "--seeds", "1"])
+    (study, spec), = run.selected_studies(args, run.STUDIES).items()
+    assert [(c["epochs"], c["lr"]) for c in run.expand(study, spec, args)] == [(1, 0.01)]
+
+
+def test_minus_zero_is_zero_in_a_grid():
+    _, spec = grid_spec(["conv_dropout=-0", "weight_decay=-0"], MNIST, "Net")
+    ((_, overrides),) = spec
+    assert math.copysign(1, overrides["model_args"]["conv_dropout"]) == 1 == math.copysign(1, overrides["weight_decay"])

@@ -11,15 +11,19 @@ from statsmodels.stats.weightstats import ttost_paired
 
 import analysis
 import plot
+import stats
 import run
 from runstore import config_dir
+from conftest import results_script
 from recipes import make_config
+from report import bound as pp_bound
 from utils import write_json
 
 SPE = 8  # steps per epoch of the hand-made runs: 2 epochs, val evaluated 4 times an epoch (steps 2, 4, ..., 16)
 COMPARISON_COLUMNS = ["study", "config", "reference", "seeds", "mean_diff", "ci_low", "ci_high", "sim_low", "sim_high",
-                      "p_paired", "p_holm", "margin", "p_equiv_holm", "mde", "mcnemar_every_pair", "p_mcnemar_max",
-                      "verdict", "within_margin", "p_signflip", "p_signflip_holm", "confirmed", "boot_low", "boot_high"]
+                      "p_paired", "p_holm", "margin", "p_equiv_adj", "mde", "mcnemar_every_pair", "p_mcnemar_max",
+                      "verdict", "within_margin", "p_signflip", "p_signflip_holm", "confirmed", "seeds_better",
+                      "seeds_worse", "worst_seed_diff", "new_low", "new_high", "test_images", "image_ss"]
 # per config of the activation study, per seed: the test images it gets wrong ((start, stop) ranges of indices),
 # and the val evaluation that first reaches 98% (None: never)
 PLAN = {"relu": ([((0, 200),), ((0, 190),), ((0, 210),)], [2, 2, 4], {"conv1": 1.0, "fc2": 2.0}),
@@ -198,36 +202,49 @@ def test_hand_made_logs_give_the_known_numbers(hand_made, labels, tmp_path, caps
 
     columns, rows = read_csv(out / "activation_comparisons.csv")
     assert columns == COMPARISON_COLUMNS
+    # tanh: TOST passes (p 0.02), but with 3 seeds its simultaneous interval reaches past the margin: inconclusive
     assert [(r["config"], r["reference"], r["seeds"], r["verdict"]) for r in rows] == [
-        ("tanh", "relu", "3", "equivalent"), ("sigmoid", "relu", "3", "inconclusive")]
+        ("tanh", "relu", "3", "inconclusive"), ("sigmoid", "relu", "3", "inconclusive")]
     tanh, sig = rows
     assert {k: float(sig[k]) for k in ("mean_diff", "sim_low", "sim_high", "p_paired", "p_holm", "margin",
-                                       "p_equiv_holm", "p_mcnemar_max")} == pytest.approx(
+                                       "p_equiv_adj", "p_mcnemar_max")} == pytest.approx(
         {"mean_diff": -0.017, "sim_low": sim_sig[0], "sim_high": sim_sig[1], "p_paired": p_t_sig,
-         "p_holm": 2 * p_t_sig, "margin": 0.005, "p_equiv_holm": p_eq_sig, "p_mcnemar_max": p_mc_sig}, rel=1e-6)
+         "p_holm": 2 * p_t_sig, "margin": 0.005, "p_equiv_adj": min(1.0, 4 * p_eq_sig), "p_mcnemar_max": p_mc_sig},
+        rel=1e-6)
     assert sig["mcnemar_every_pair"] == "True" and tanh["mcnemar_every_pair"] == "False"
-    assert float(tanh["p_holm"]) == pytest.approx(p_t_tanh) and float(tanh["p_equiv_holm"]) == pytest.approx(
-        2 * p_eq_tanh)
+    assert float(tanh["p_holm"]) == pytest.approx(p_t_tanh) and float(tanh["p_equiv_adj"]) == pytest.approx(
+        4 * p_eq_tanh)
+    # seeds each way and the worst: sigmoid -2.30, -1.00, -1.80 pp; tanh 0, +0.10, -0.20 pp
+    assert [(r["seeds_better"], r["seeds_worse"], float(r["worst_seed_diff"])) for r in rows] == [
+        ("1", "1", pytest.approx(-0.002)), ("0", "3", pytest.approx(-0.023))]
     # the sign-flip test (scipy's exact permutation test), Holm by hand; no better/worse, so nothing to confirm
     p_sf = {n: ss.permutation_test((np.subtract(acc[n], acc["relu"]),), np.mean, permutation_type="samples",
                                    n_resamples=np.inf).pvalue for n in ("sigmoid", "tanh")}
     assert float(sig["p_signflip"]) == pytest.approx(p_sf["sigmoid"]) == pytest.approx(0.25)  # 3 seeds: 2/8
     assert float(sig["p_signflip_holm"]) == pytest.approx(min(1.0, 2 * min(p_sf.values())))
-    assert (tanh["within_margin"], sig["within_margin"], tanh["confirmed"], sig["confirmed"]) == ("True", "False", "", "")
-    # the bootstrap over seeds and test images: around the mean, wider than the seeds' own range of differences
-    # would be alone for tanh, whose images differ by few
+    assert (tanh["within_margin"], sig["within_margin"], tanh["confirmed"], sig["confirmed"]) == ("False", "False", "", "")
+    # the interval for new seeds and new test digits: around the mean, from the counts the per-seed CSV keeps
+    seeds = read_csv(out / "activation_seeds.csv")[1]
     for row in rows:
-        low, high, mean = float(row["boot_low"]), float(row["boot_high"]), float(row["mean_diff"])
-        assert low < mean < high and high - low < 0.05
+        low, high, mean = float(row["new_low"]), float(row["new_high"]), float(row["mean_diff"])
+        assert low < mean < high and high - low < 0.2 and row["test_images"] == "10000"
+        mine = [r for r in seeds if r["config"] == row["config"] and r["reference"] == "relu"]
+        again = stats.new_digit_interval([int(r["only_config"]) for r in mine], [int(r["only_reference"]) for r in mine],
+                                         int(row["image_ss"]), 10_000, 1 - 0.05 / 2)
+        assert (low, high) == pytest.approx(again[:2])
+    assert [(r["config"], r["seed"], r["test_acc"], r["only_config"], r["only_reference"]) for r in seeds
+            if r["seed"] == "1"] == [("relu", "1", "0.981", "", ""), ("sigmoid", "1", "0.971", "30", "130"),
+                                     ("tanh", "1", "0.982", "10", "0")]
 
     act = section(report, "activation")
     assert table_row(act, "relu") == ["relu", "1,234", "98.00 ± 0.10% (3 seeds)", "reference", "98.43%", "0.75",
                                       "10.0 s"]  # 98% reached at epochs 0.75, 0.75, 1.25 of the val curve: median
+    tanh_far = pp_bound(max(abs(float(tanh["sim_low"])), abs(float(tanh["sim_high"]))))
     assert table_row(act, "tanh") == ["tanh", "1,234", "97.97 ± 0.25% (3 seeds)",
-                                      "equivalent within ±0.5 pp (vs relu)", "98.40%", "1.00", "10.0 s"]
-    sim_far = 100 * max(abs(x) for x in sim_sig)
+                                      f"inconclusive, within ±{tanh_far} pp (vs relu)", "98.40%", "1.00", "10.0 s"]
+    sim_far = pp_bound(max(abs(x) for x in sim_sig))
     assert table_row(act, "sigmoid") == ["sigmoid", "1,234", "96.30 ± 0.72% (3 seeds)",
-                                         f"inconclusive, within ±{sim_far:.2f} pp (vs relu)", "93.50%",
+                                         f"inconclusive, within ±{sim_far} pp (vs relu)", "93.50%",
                                          "not reached (0 of 3 seeds reached it)", "10.0 s"]
     assert "| rank |" not in act  # rows by verdict: reference, equivalent, inconclusive
     assert "relu (98.00%); not ordered against relu: tanh (97.97%), sigmoid (96.30%)." in act and " > " not in act
@@ -252,15 +269,18 @@ def test_hand_made_logs_give_the_known_numbers(hand_made, labels, tmp_path, caps
     assert by_name["relu"]["train_val_gap"] == pytest.approx(statistics.mean(0.9 - val_accs(r)[7] for r in (2, 2, 4)))
     assert by_name["sigmoid"]["comparison"]["verdict"] == "inconclusive" and by_name["relu"]["comparison"] is None
     tests = comparisons_of(report, "activation")
-    assert ("(0 better, 0 worse, 1 equivalent, 1 inconclusive); family: Holm over this study's 2 comparisons; "
-            "equivalence margin ±0.5 pp, declared for the study and recipe before any run") in tests
+    assert ("(0 better, 0 worse, 0 equivalent, 2 inconclusive); family: Holm over this study's 2 comparisons; "
+            "equivalence margin ±0.5 pp (25% of relu's 2.00% test error), declared for the study and recipe before "
+            "any run; `activation_comparisons.csv` has every number, `activation_seeds.csv` every seed's:") in tests
     assert ("- **[activation on MNIST, recipe quick](#activation-on-mnist-recipe-quick)** (Holm over this study's 2 "
-            "comparisons, margin ±0.5 pp): relu 98.00: tanh 97.97 ≈, sigmoid 96.30 ?.") in report
+            "comparisons, margin ±0.5 pp): relu 98.00: tanh 97.97 ?, sigmoid 96.30 ?.") in report
     # seed 3 is partial in every config: left out, and said so
     left = "3 paired seeds, 1 left out (seed 3: sigmoid did not finish and relu did not finish)"
-    assert (f"  - sigmoid vs relu: -1.70 pp over {left}: **inconclusive, within ±{sim_far:.2f} pp** (paired t-test "
-            f"across seeds, Holm-adjusted p = {fmt_p(2 * p_t_sig)}; equivalence (TOST, ±0.5 pp) Holm-adjusted p = "
-            f"{fmt_p(p_eq_sig)}; simultaneous 95% interval ") in tests
+    assert (f"  - sigmoid vs relu: -1.70 pp over {left}; worse in 3 of 3 seeds, worst -2.30 pp: **inconclusive, "
+            f"within ±{sim_far} pp** (paired t-test across seeds, Holm-adjusted p = {fmt_p(2 * p_t_sig)}; simultaneous "
+            f"95% interval {100 * sim_sig[0]:+.2f} to {100 * sim_sig[1]:+.2f} pp; equivalence: that interval is not "
+            f"inside the margin ±0.5 pp (TOST at its level, adjusted p = {fmt_p(min(1.0, 4 * p_eq_sig))}); on new "
+            f"test digits (seeds and test images both random, simultaneous 95%): ") in tests
     assert "smallest effect detectable at 80% power at this spread is " in tests
     assert "sigmoid: every trained pair differs the same way (largest p" in tests and "decides no verdict" in tests
     assert "fastest to 98% val accuracy: relu (epoch 0.75); seeds that did not reach it: sigmoid (3 of 3)." in act
@@ -292,12 +312,13 @@ def test_hand_made_logs_give_the_known_numbers(hand_made, labels, tmp_path, caps
     assert table_row(depth, "conv2") == ["conv2", "1,234", "97.50 ± 0.50% (3 seeds)", "reference", "97.50%",
                                          "not reached (1 of 3 seeds reached it)", "10.0 s"]
     size = f"worse by 1.90 pp ({-100 * ci[1]:.2f} to {-100 * ci[0]:.2f})"  # one comparison: simultaneous = plain
-    assert table_row(depth, "conv1")[2:4] == ["95.60 ± 0.56% (3 seeds)", f"{size}† (vs conv2)"]  # 3 seeds: t only
-    assert (f"conv1 vs conv2: -1.90 pp over 3 paired seeds: **{size}** (paired t-test across seeds, Holm-adjusted p = "
-            f"{fmt_p(p)}; simultaneous 95% interval {100 * ci[0]:+.2f} to {100 * ci[1]:+.2f} pp; ") in comparisons_of(report,
-                                                                                                          "depth")
-    assert "**t-test only** (assumes normal seed differences; with 1 comparison the sign-flip test can confirm from 6 " \
-        "seeds" in comparisons_of(report, "depth")
+    # 3 seeds: the sign-flip test cannot confirm, so no dagger (weak evidence), the words say t-test only
+    assert table_row(depth, "conv1")[2:4] == ["95.60 ± 0.56% (3 seeds)", f"{size} (vs conv2)"]
+    assert (f"conv1 vs conv2: -1.90 pp over 3 paired seeds; worse in 3 of 3 seeds, worst -2.00 pp: **{size}** "
+            f"(paired t-test across seeds, Holm-adjusted p = {fmt_p(p)}; simultaneous 95% interval "
+            f"{100 * ci[0]:+.2f} to {100 * ci[1]:+.2f} pp; ") in comparisons_of(report, "depth")
+    assert "t-test only (with 1 comparison the sign-flip test can confirm nothing below 6 seeds" in \
+        comparisons_of(report, "depth")
     assert "conv2 (97.50%) > conv1 (95.60%)." in depth
     _, (row,) = read_csv(out / "depth_comparisons.csv")
     assert row["p_mcnemar_max"] == row["mcnemar_every_pair"] == "" and float(row["p_paired"]) == pytest.approx(p)
@@ -307,6 +328,11 @@ def test_hand_made_logs_give_the_known_numbers(hand_made, labels, tmp_path, caps
         ("1", "1.0"), ("2", "2.0")]
     assert [float(r["epoch"]) for r in rows if (r["name"], r["seed"], r["tag"]) == ("conv1", "0", "train/loss")] == [
         s / 4 for s in range(1, 9)]
+
+    # docs/results/check.py recomputes every number of both comparisons CSVs from the per-seed files plot.py wrote
+    check = results_script("check", "results_check")
+    assert check.recompute_problems(sorted(out.glob("*_comparisons.csv"))) == (
+        [], "recomputed from the per-seed files: 3 rows checked, 0 mismatches")
 
     for name in ("compare_depth", "grad_norms_depth"):  # the activation study's figures: the real run below
         assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -337,7 +363,7 @@ def test_the_manifest_picks_the_latest_configs_and_all_runs_shows_every_one(tmp_
     assert "Configs of the latest invocation: `run.py --study activation`." in act and "6 finished runs" in act
     assert table_row(act, "relu")[2:4] == ["97.99 ± 0.01% (3 seeds)", "reference"]  # 200, 201, 202 errors
     assert table_row(act, "sigmoid")[2] == "96.00 ± 0.00% (3 seeds)"
-    assert re.fullmatch(r"worse by 1\.99 pp \([\d.]+ to [\d.]+\)† \(vs relu\)", table_row(act, "sigmoid")[3])
+    assert re.fullmatch(r"worse by 1\.99 pp \([\d.]+ to [\d.]+\) \(vs relu\)", table_row(act, "sigmoid")[3])
     assert dirs["old"] not in act and "| 3 |" not in act
     assert drawn == [["relu", "sigmoid"]]
     _, rows = read_csv(out / "activation_comparisons.csv")
@@ -474,8 +500,9 @@ def test_the_forest_plot_draws_the_interval_that_agrees_with_the_corrected_verdi
     lines = [list(line.get_xdata()) for line in ax.get_lines()[:3]]
     assert lines == [pytest.approx([100 * c.sim_low, 100 * c.sim_high]) for c in decided]
     labels = [t.get_text().split("\n")[1] for t in ax.get_yticklabels()]
-    assert labels == ["≈ equivalent", "▼ worse†", "? inconclusive"]  # 3 seeds: the t-test's verdict alone
-    assert ax.get_title().endswith("†: t-test only")
+    # tanh's simultaneous interval reaches past the margin: inconclusive; 3 seeds cannot confirm: no dagger
+    assert labels == ["? inconclusive", "▼ worse", "? inconclusive"]
+    assert "†" not in ax.get_title()
     assert [line.get_xdata()[0] for line in ax.get_lines()[-2:]] == pytest.approx([-0.5, 0.5])  # the margin
     plt.close(fig)
 
@@ -545,13 +572,17 @@ def test_each_dataset_and_recipe_of_a_study_is_reported_and_tabled_apart(tmp_pat
     assert "| regularization and augmentation (`regularization`, against Net) | not run | not run | not run | not run |" in table
     assert readme.read_text() == f"# title\n{plot.README_MARK}\n" + "\n".join(table) + f"\n{plot.README_MARK}\nthe rest\n"
     assert "(`regularization`" not in report  # REPORT.md's headlines: only what the logs hold
-    assert "equivalence margin ±0.8 pp, recorded when the runs were planned" in report
-    assert "equivalence margin ±0.5 pp, recorded when the runs were planned" in report
+    # the margin beside the reference's test error: what "equivalent" allows in each column
+    assert re.search(r"equivalence margin ±0\.8 pp \(\d+% of relu's [\d.]+% test error\), recorded when the runs "
+                     r"were planned", report)
+    assert re.search(r"equivalence margin ±0\.5 pp \(\d+% of relu's [\d.]+% test error\), recorded when the runs "
+                     r"were planned", report)
     capsys.readouterr()
     assert plot.main(["--logdir", str(logs), "--resultdir", str(tmp_path / "view"), "--margin", "1.0"]) == 0
     assert "margin set after the runs" in capsys.readouterr().out
     view = (tmp_path / "view" / "REPORT.md").read_text()
-    assert view.count("equivalence margin ±1 pp, set after the runs (plot.py --margin)") == 2 and "±0.8" not in view
+    assert len(re.findall(r"equivalence margin ±1 pp \([^)]*\), set after the runs \(plot\.py --margin\)", view)) == 2
+    assert "±0.8" not in view
 
 
 def test_the_speed_study_is_described_by_its_own_recipe_never_by_the_invocations():

@@ -37,7 +37,7 @@ def test_auto_takes_bf16_only_where_the_cpu_computes_it_natively(monkeypatch, fl
 def test_a_machine_without_native_bf16_plans_fp32_under_auto(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(utils, "cpu_flags", lambda: {"avx2"})  # as on a CPU without AVX512-BF16 or AMX
     planned = []
-    monkeypatch.setattr(run, "print_plan", lambda studies, tasks, *a: planned.extend(tasks) or print(
+    monkeypatch.setattr(run, "print_plan", lambda studies, plan, *a: planned.extend(plan.tasks) or print(
         run.precision_line(a[-2], a[-1])))
     assert run.main(["--dry-run", "--precision", "auto", "--model", "MLP", "--seeds", "2",
                      "--logdir", str(tmp_path / "l"), "--resultdir", str(tmp_path / "r")]) == 0

@@ -2,12 +2,13 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import run
 from conftest import ROOT
 from dataloader import get_dataset
 from recipes import make_config
-from runstore import code_digest, dir_lock, make_task, run_task
+from runstore import make_task, run_digest_of, run_lock, run_task
 
 ARGS = ["run.py", "--model", "MLP", "--seeds", "3", "--epochs", "1", "--subset", "1000", "--device", "cpu",
         "--jobs", "1", "--threads", "1", "--evals-per-epoch", "1", "--no-plot", "--quiet"]
@@ -15,15 +16,16 @@ ARGS = ["run.py", "--model", "MLP", "--seeds", "3", "--epochs", "1", "--subset",
 
 def test_a_locked_run_is_left_alone(tmp_path):
     config = make_config(model="MLP", name="MLP", seed=0, subset=500, epochs=1, device="cpu", evals_per_epoch=1)
-    task = make_task(config, tmp_path, get_dataset("mnist"), code_digest(), quiet=True)
-    run_dir = tmp_path / task["run_dir"]
-    with dir_lock(run_dir) as mine:
+    task = make_task(config, tmp_path, get_dataset("mnist"), run_digest_of(config), quiet=True)
+    run_dir = Path(task["run_dir"])
+    run_dir.mkdir(parents=True)
+    with run_lock(Path(task["store_dir"])) as mine:
         assert mine
         (run_dir / "events.partial").write_text("being written by the holder")
         result = run_task(task)
         assert result["status"] == "busy"
         assert (run_dir / "events.partial").exists()  # the holder's files were not cleaned away
-        with dir_lock(run_dir) as second:
+        with run_lock(Path(task["store_dir"])) as second:
             assert not second
     assert run_task(task)["status"] == "ok"
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import report
+import stats
 from analysis import View
 from recipes import make_config
 from stats import compare, decide
@@ -34,47 +35,120 @@ def loaded_view(study: str, dataset: str, comparisons: list, recipe: str = "quic
             "runs": [r for row_ in rows for r in row_["runs"]], "margin": comparisons[0].margin}
 
 
+FEW = " (better/worse on the t-test only: 5 seeds are too few for a sign-flip check)"
+WEAK = [-0.0061, 0.004, 0.0008, -0.0031, -0.0045, -0.0049, -0.0016, -0.0039, -0.0043, 0.0004]  # t: p 0.046; sign-flip 0.055
+
+
+def from_csv(config: str, verdict: str, mean: float, low: float, high: float, margin: float, family: int = 6,
+             seeds: int = 5, **kw) -> stats.Comparison:
+    """A committed CSV row's numbers as a Comparison (what docs/results/precision_table.py builds)."""
+    return stats.Comparison(config, "relu", list(range(seeds)), [], mean, None, None, 0.01, margin, None,
+                            sim_low=low, sim_high=high, verdict=verdict, family=family, **kw)
+
+
 def test_a_significant_difference_inside_the_margin_is_called_negligible_with_its_interval():
     [c] = found({"leaky_relu": [0.0011, 0.0008, 0.0010, 0.0012, 0.0009]})  # +0.10 pp, 5 seeds
     assert (c.verdict, c.within_margin, c.confirmed) == ("better", True, False)
     low, high = 100 * c.sim_low, 100 * c.sim_high
     assert report.size_words(c) == f"better by 0.10 pp ({low:.2f} to {high:.2f}), negligible within ±0.5 pp"
-    assert report.verdict_words([c]) == f"leaky_relu {report.size_words(c)}†"
+    assert report.verdict_words([c]) == f"leaky_relu {report.size_words(c)}{FEW}"  # 5 seeds: no dagger, a note
+
+
+def test_the_words_of_issue_52s_cells_say_what_their_intervals_show():
+    # activation-full-mnist's elu: its interval ends 0.0004 pp from 0 and 0.2076 pp out, past the 0.2 pp margin
+    elu = from_csv("elu", "worse", -0.00104, -0.002076, -0.000004, 0.002, within_margin=True, confirmed=False)
+    assert report.size_words(elu) == "worse (sign only; at most 0.21 pp)"
+    # mnist-quick's bs256 and mlp3 (10 seeds, margin 0.5 pp): intervals to 0.51 and 0.54 pp: not negligible
+    bs256 = from_csv("bs256", "worse", -0.0027, -0.005092, -0.000308, 0.005, family=3, seeds=10, within_margin=True)
+    assert report.size_words(bs256) == "worse by 0.27 pp (0.03 to 0.51)"
+    # regularization's dropout: TOST with Holm said equivalent; its interval reaches +0.208 pp
+    dropout = from_csv("dropout", "equivalent", 0.00086, -0.000363, 0.002083, 0.002)
+    assert (report.shown_verdict(dropout), report.size_words(dropout)) == ("inconclusive", "inconclusive, within ±0.21 pp")
+    # mnist-quick's gelu: an end 0.003 pp from 0 is the sign only; inside the margin, so negligible
+    gelu = from_csv("gelu", "better", 0.0013, 0.00003, 0.0027, 0.005, seeds=10, within_margin=True, confirmed=False)
+    assert report.size_words(gelu) == "better (sign only; at most 0.27 pp), negligible within ±0.5 pp"
+    assert report.verdict_words([gelu]) == f"gelu {report.size_words(gelu)}†"  # 10 seeds, 6 comparisons: could confirm
+    # Fashion-MNIST full's tanh: worse on these test images; on new digits its interval includes 0: no "too"
+    tanh = from_csv("tanh", "worse", -0.00256, -0.004252, -0.000868, 0.002, new_low=-0.00556, new_high=0.000301)
+    assert report.digits_text(tanh) == ("; not shown on new test digits (seeds and test images both random, "
+                                        "simultaneous 95%: -0.56 to +0.03 pp, which includes 0)")
+    sure = from_csv("tanh", "worse", -0.00256, -0.004252, -0.000868, 0.002, new_low=-0.0051, new_high=-0.00003)
+    assert report.digits_text(sure).startswith("; on new test digits too (") and "-0.51 to 0 pp (an end at 0" in \
+        report.digits_text(sure)
 
 
 def test_an_interval_cut_at_zero_gives_the_sign_and_a_bound_only():
     c = dataclasses.replace(found({"gelu": [0.002, 0.008, 0.001, 0.009, 0.004]})[0], sim_low=0.0, sim_high=0.0112)
     assert report.size_words(c) == "better (sign only; at most 1.12 pp)"
+    assert report.span(0.0, 0.0112) == "0 to +1.12 pp (an end at 0: the sign is claimed there, not a size)"
+    assert report.span(-0.00004, 0.0112).startswith("0 to +1.12 pp (an end") and report.span(-0.0001, 0.001) == (
+        "-0.01 to +0.10 pp")
 
 
-def test_inconclusive_cells_say_what_they_exclude_and_equivalent_ones_their_margin():
+def test_inconclusive_and_equivalent_cells_name_every_config_and_the_bound_of_their_intervals():
     cs = found({"tanh": [0.004, -0.006, 0.002, -0.003, 0.001], "elu": [0.0002, -0.0001, 0.0, 0.0001, -0.0002],
-                "silu": [0.006, -0.004, 0.0, -0.002, 0.003], "gelu": [-0.005, 0.003, 0.004, -0.001, 0.0]})
-    assert [c.verdict for c in cs] == ["inconclusive", "equivalent", "inconclusive", "inconclusive"]
+                "silu": [0.006, -0.004, 0.0, -0.002, 0.003], "gelu": [-0.005, 0.003, 0.004, -0.001, 0.0],
+                "selu": [0.0001, -0.0002, 0.0, 0.0001, 0.0], "mish": [0.0003, 0.0, -0.0001, 0.0001, 0.0002]})
+    assert [c.verdict for c in cs] == ["inconclusive", "equivalent", "inconclusive", "inconclusive", "equivalent",
+                                       "equivalent"]
     tanh = cs[0]
-    bound = 100 * max(abs(tanh.sim_low), abs(tanh.sim_high))
-    assert report.size_words(tanh) == f"inconclusive, within ±{bound:.2f} pp" and report.size_words(cs[1]) == (
-        "equivalent within ±0.5 pp")
-    widest = max(100 * max(abs(c.sim_low), abs(c.sim_high)) for c in cs if c.verdict == "inconclusive")
-    assert report.verdict_words(cs) == f"elu equivalent within ±0.5 pp; tanh, silu, gelu inconclusive, each within " \
-        f"±{widest:.2f} pp"
+    assert report.size_words(tanh) == f"inconclusive, within ±{report.bound(max(-tanh.sim_low, tanh.sim_high))} pp"
+    equivalent = [c for c in cs if c.verdict == "equivalent"]
+    assert all(-0.005 < c.sim_low and c.sim_high < 0.005 for c in equivalent)
+    assert report.size_words(cs[1]) == f"equivalent (within ±{report.bound(max(-cs[1].sim_low, cs[1].sim_high))} pp, " \
+        "margin ±0.5 pp)"
+    widest = {v: report.bound(max(max(-c.sim_low, c.sim_high) for c in cs if c.verdict == v))
+              for v in ("equivalent", "inconclusive")}
+    assert report.verdict_words(cs) == (f"elu, selu, mish equivalent (each within ±{widest['equivalent']} pp, margin "
+                                        f"±0.5 pp); tanh, silu, gelu inconclusive, each within ±{widest['inconclusive']} pp")
+    assert report.bound(0.002083) == "0.21" and report.bound(0.0012) == "0.12"  # outward, float noise aside
 
 
-def test_the_dagger_marks_unconfirmed_verdicts_and_only_those():
-    ten = found({"sigmoid": list(-0.01 + 0.001 * np.sin(np.arange(10)))}, 0.005)[0]  # 10 seeds: confirmable
-    five = found({"sigmoid": list(-0.01 + 0.001 * np.sin(np.arange(5)))}, 0.005)[0]
-    assert (ten.verdict, ten.confirmed, five.verdict, five.confirmed) == ("worse", True, "worse", False)
-    assert not report.verdict_words([ten]).endswith("†") and report.verdict_words([five]).endswith("†")
-    [cell_ten, cell_five] = report.choice_cells({"a": loaded_view("activation", "mnist", [ten]),
-                                                  "b": loaded_view("activation", "fashion-mnist", [five])})
-    assert (cell_ten["dagger_seeds"], cell_five["dagger_seeds"]) == ([], [5])
+def test_the_dagger_marks_weak_evidence_only_and_too_few_seeds_get_a_note():
+    ten = found({"sigmoid": list(-0.01 + 0.001 * np.sin(np.arange(10)))}, 0.005)[0]  # 10 seeds: confirmed
+    weak = found({"sigmoid": WEAK})[0]  # 10 seeds: could have confirmed, did not
+    five = found({"sigmoid": list(-0.01 + 0.001 * np.sin(np.arange(5)))}, 0.005)[0]  # 5 seeds: cannot confirm
+    assert [(c.verdict, c.confirmed) for c in (ten, weak, five)] == [("worse", True), ("worse", False), ("worse", False)]
+    assert [report.t_only(c) for c in (ten, weak, five)] == [False, True, False]
+    assert report.verdict_words([ten]) == f"sigmoid {report.size_words(ten)}"
+    assert report.verdict_words([weak]) == f"sigmoid {report.size_words(weak)}†"
+    assert report.verdict_words([five]) == f"sigmoid {report.size_words(five)}{FEW}"
+    [cell_ten, cell_weak, cell_five] = report.choice_cells({
+        "a": loaded_view("activation", "mnist", [ten]), "b": loaded_view("activation", "fashion-mnist", [weak]),
+        "c": loaded_view("activation", "mnist", [five], "full")})
+    assert (cell_ten["dagger_seeds"], cell_weak["dagger_seeds"], cell_five["dagger_seeds"]) == ([], [10], [])
+    # README's cells: the symbol, the dagger only for weak evidence, a plain note where the seeds are too few
     assert cell_ten["words"] == f"relu 98.00: sigmoid {100 * (0.98 + ten.mean_diff):.2f} ▼"
-    assert cell_five["words"] == f"relu 98.00: sigmoid {100 * (0.98 + five.mean_diff):.2f} ▼†"
-    table = report.render_choices([cell_ten, cell_five])
+    assert cell_weak["words"] == f"relu 98.00: sigmoid {100 * (0.98 + weak.mean_diff):.2f} ▽†"  # inside ±0.5 pp
+    assert cell_five["words"] == f"relu 98.00: sigmoid {100 * (0.98 + five.mean_diff):.2f} ▼ (t-test only at 5 seeds)"
+    table = report.render_choices([cell_ten, cell_weak, cell_five])
     assert table[2].startswith("| activation function") and table[3] == ""
-    assert table[-1].startswith("- †: on the t-test alone") and len(table[4:]) <= 6  # the legend, always
+    legend = table[4:]
+    assert legend[-1].startswith("- †: weak evidence; at that seed count the exact sign-flip test") and len(legend) <= 6
+    assert '"t-test only at n seeds": too few seeds for that test to confirm anything' in legend[-1]
+    note = report.choices_footnote({10})[-1]  # precision_table's words under its own table
+    assert note.startswith("† Weak evidence: at its seed count the exact sign-flip test") and "0.00195 at 10 seeds" in note
+    assert "can confirm nothing" not in note
+    assert "At 5 seeds that test can confirm nothing" in report.choices_footnote({5, 10})[-1]  # cells of older words
     assert "confirmed without the normal model" in report.signflip_text(ten)
-    assert "**t-test only**" in report.signflip_text(five) and "confirm from 6 seeds" in report.signflip_text(five)
+    assert "**t-test only**, weak evidence" in report.signflip_text(weak)
+    assert "t-test only (with 1 comparison the sign-flip test can confirm nothing below 6 seeds" in \
+        report.signflip_text(five)
+
+
+def test_a_comparison_sentence_says_how_its_seeds_went_and_the_margin_beside_the_references_error():
+    [c] = found({"gelu": [0.0012, 0.0, -0.0003, 0.0020, 0.0015]})
+    assert report.seed_split(c) == "better in 3, worse in 1, equal in 1 of 5 seeds, worst -0.03 pp"
+    [ten] = found({"sigmoid": list(-0.01 + 0.001 * np.sin(np.arange(10)))})
+    assert report.seed_split(ten) == "worse in 10 of 10 seeds, worst -1.10 pp"
+    assert report.comparison_sentence(ten).startswith("sigmoid vs relu: -0.98 pp over 10 paired seeds; worse in 10 of "
+                                                      "10 seeds, worst -1.10 pp: **worse by 0.98 pp")
+    relu = dataclasses.replace(ten, ref_mean=0.9878)  # 1.22% error: the quick margin is 41% of it
+    assert report.margin_text([relu]) == "±0.5 pp (41% of relu's 1.22% test error)"
+    assert "equivalence margin ±0.5 pp (41% of relu's 1.22% test error), declared" in \
+        report.comparison_lines("activation", [relu], "declared")[0]
+    # the reference's error over its finished seeds, from compare
+    assert found({"x": [0.001, 0.002, 0.0]})[0].ref_mean == pytest.approx(0.98)
 
 
 def test_the_holm_family_says_when_no_comparison_had_seeds_enough_for_a_test():
@@ -114,9 +188,10 @@ def test_readmes_table_composed_from_several_results_folders_is_the_one_of_their
     assert "\n".join(report.compose_choices([folders[0] / "CHOICES.json"])) + "\n" == (
         folders[0] / "CHOICES.md").read_text()
     activation = next(line for line in together if line.startswith("| activation function"))
-    cell = "relu 98.00: tanh 97.96 ?, sigmoid 96.86 ▼†"
+    cell = "relu 98.00: tanh 97.96 ?, sigmoid 96.86 ▼ (t-test only at 5 seeds)"  # 5 seeds: no sign-flip check
     assert activation.split(" | ")[1:] == [cell, "not run", "not run", cell + " |"]
-    assert "| optimizer (`optim`, against adam) | adam 98.00: sgd 95.96 ▼† | not run | not run | not run |" in together
+    assert ("| optimizer (`optim`, against adam) | adam 98.00: sgd 95.96 ▼ (t-test only at 5 seeds) | not run | not run "
+            "| not run |") in together
     with pytest.raises(ValueError, match="both hold activation on mnist, recipe quick"):
         report.compose_choices([folders[0] / "CHOICES.json", folders[0] / "CHOICES.json"])
     # no question: no table, but the evidence all the same (the findings of precision and best read it)

@@ -1,11 +1,15 @@
 """docs/results/check.py: what it finds wrong in a comparisons CSV, and that nothing committed names a machine path."""
 import re
+import subprocess
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import COMPARISON_COLUMNS
-from conftest import results_script
+import analysis
+import stats
+from analysis import COMPARISON_COLUMNS, View
+from conftest import ROOT, results_script
 
 check = results_script("check", "results_check")
 table = results_script("table", "results_table")
@@ -14,7 +18,8 @@ table = results_script("table", "results_table")
 def good_row(**changes) -> dict:
     row = {c: 0.01 for c in COMPARISON_COLUMNS}
     row.update(study="width", config="conv_w8", reference="conv_w32", seeds=10, verdict="worse", confirmed=True,
-               within_margin=False, mcnemar_every_pair=False)
+               within_margin=False, mcnemar_every_pair=False, seeds_better=0, seeds_worse=10, test_images=10_000,
+               image_ss=420)
     row.update(changes)
     return row
 
@@ -37,19 +42,79 @@ def test_a_complete_row_with_the_priority_seeds_passes(tmp_path):
 @pytest.mark.parametrize("change, found", [
     ({"seeds": 5}, "5 seeds, 10 expected"),
     ({"verdict": "worse, probably"}, "verdict 'worse, probably' is none of better, worse, equivalent, inconclusive"),
-    ({"boot_low": None, "p_signflip": None}, "empty p_signflip, boot_low"),
+    ({"new_low": None, "p_signflip": None}, "empty p_signflip, new_low"),
     ({"confirmed": None}, "empty confirmed"),
 ])
 def test_a_row_short_of_the_promise_is_named(tmp_path, change, found):
     assert problems(tmp_path, "width", good_row(**change)) == [f"width_comparisons.csv: conv_w8: {found}"]
 
 
-def test_a_file_of_no_study_or_of_older_columns_is_named(tmp_path):
+def test_a_file_of_no_study_or_of_missing_columns_is_named_and_one_of_older_columns_is_listed(tmp_path):
     assert problems(tmp_path, "widths", good_row()) == ["widths_comparisons.csv: no study, dataset and recipe gives "
                                                         "this name"]
     old = tmp_path / "depth_comparisons.csv"
-    pd.DataFrame([good_row()]).drop(columns=["boot_low", "boot_high"]).to_csv(old, index=False)
-    assert check.csv_problems(old, check.views_by_name()) == ["depth_comparisons.csv: no column boot_low, boot_high"]
+    pd.DataFrame([good_row()]).drop(columns=["new_low", "new_high"]).to_csv(old, index=False)
+    assert check.csv_problems(old, check.views_by_name()) == ["depth_comparisons.csv: no column new_low, new_high"]
+    # made before per-seed files: checked for seeds, verdicts and columns, listed as not recomputable
+    legacy = {**{c: 0.01 for c in check.LEGACY_COLUMNS}, **{k: v for k, v in good_row().items()
+                                                           if k in check.LEGACY_COLUMNS}}
+    pd.DataFrame([legacy], columns=check.LEGACY_COLUMNS).to_csv(old, index=False)
+    assert check.csv_problems(old, check.views_by_name()) == []
+    assert check.recompute_problems([old]) == ([], "recomputed from the per-seed files: 0 rows checked, 0 mismatches; "
+                                               "made before per-seed files, not recomputable until their part is made "
+                                               f"again: 1 CSVs ({tmp_path.name}/depth_comparisons.csv)")
+    pd.DataFrame([good_row()], columns=COMPARISON_COLUMNS).to_csv(old, index=False)
+    assert check.recompute_problems([old])[0] == ["depth_comparisons.csv: no depth_seeds.csv to recompute it from"]
+
+
+def synthetic_part(folder) -> tuple:
+    """A part written by analysis' real writers from fake runs: relu the reference, tanh and sigmoid against it, 5
+    seeds (sigmoid's seed 4 unfinished), predictions on 2,000 test images."""
+    labels = np.arange(2000) % 10
+    rng = np.random.default_rng(3)
+    share = {"relu": 0.02, "tanh": 0.022, "sigmoid": 0.04}
+    preds = {name: {seed: np.where(rng.random(2000) < p, (labels + 1) % 10, labels) for seed in range(5)}
+             for name, p in share.items()}
+    del preds["sigmoid"][4]
+    acc = {name: {seed: float(np.mean(pred == labels)) for seed, pred in runs.items()} for name, runs in preds.items()}
+    found = stats.decide([stats.compare(name, "relu", acc[name], acc["relu"], 0.005, preds[name], preds["relu"], labels)
+                          for name in ("tanh", "sigmoid")])
+    rows = [{"name": name, "runs": [{"seed": seed, "test_acc": a} for seed, a in acc[name].items()]} for name in acc]
+    return (analysis.write_comparisons(folder / "activation_comparisons.csv", "activation", found),
+            analysis.write_seeds(folder / "activation_seeds.csv", View("activation", "mnist", "quick"), rows, found))
+
+
+def test_every_number_is_recomputed_from_the_per_seed_file_and_a_mismatch_is_named(tmp_path):
+    comparisons, seeds = synthetic_part(tmp_path)
+    table = pd.read_csv(seeds)
+    assert list(table.columns) == analysis.SEED_COLUMNS and len(table) == 14  # 5 + 5 + 4 finished seeds
+    assert table.loc[table["config"] == "relu", "reference"].isna().all()
+    assert (table.loc[table["config"] == "sigmoid", "only_config"] > 0).all()
+    assert check.recompute(comparisons) == (2, [])
+    assert check.recompute_problems([comparisons]) == ([], "recomputed from the per-seed files: 2 rows checked, "
+                                                           "0 mismatches")
+    # a p-value changed in the comparisons CSV: exactly that cell is named
+    rows = pd.read_csv(comparisons)
+    rows.loc[rows["config"] == "sigmoid", "p_holm"] = 0.5
+    rows.to_csv(comparisons, index=False)
+    n, found = check.recompute(comparisons)
+    assert n == 2 and len(found) == 1 and found[0].startswith("activation_comparisons.csv: sigmoid: p_holm is 0.5, "
+                                                              "recomputed from activation_seeds.csv: ")
+    # one seed's accuracy changed in the per-seed file: its counts disagree, and the numbers it feeds
+    synthetic_part(tmp_path)
+    table.loc[(table["config"] == "tanh") & (table["seed"] == 2), "test_acc"] += 0.0005
+    table.to_csv(seeds, index=False)
+    n, found = check.recompute(comparisons)
+    assert found[0].startswith("activation_comparisons.csv: tanh: seed 2: only_config - only_reference gives")
+    assert {line.split(": ")[2].split(" is ")[0] for line in found[1:]} >= {"mean_diff", "p_paired", "sim_low"}
+    assert all(": tanh: " in line for line in found)  # sigmoid's numbers do not depend on tanh's
+
+
+def test_the_per_seed_files_are_committed_not_ignored():
+    ignored = subprocess.run(["git", "check-ignore", "-q", "docs/results/mnist-quick/activation_seeds.csv"], cwd=ROOT)
+    assert ignored.returncode == 1  # 1: not ignored
+    assert subprocess.run(["git", "check-ignore", "-q", "docs/results/mnist-quick/activation_scalars.csv"],
+                          cwd=ROOT).returncode == 0
 
 
 def test_nothing_committed_names_a_machine_path():
@@ -116,6 +181,24 @@ def test_evidence_that_is_not_its_csvs_comparison_is_named(tmp_path):
                                              "optim_comparisons.csv's comparison"]
 
 
+def test_check_runs_the_recomputation_and_the_evidence_check_both(tmp_path, capsys):
+    import json
+    import shutil
+    part = tmp_path / "optim-quick-mnist"
+    shutil.copytree(table.RESULTS / "optim-quick-mnist", part)
+    choices = json.loads((part / "CHOICES.json").read_text())
+    sgd = next(e for e in choices["evidence"]["views"][0]["configs"] if e["name"] == "sgd")
+    sgd["comparison"]["mean_diff"] += 0.001
+    (part / "CHOICES.json").write_text(json.dumps(choices))
+    assert check.main(["--results", str(part)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert "optim-quick-mnist/CHOICES.json: optim: sgd's evidence is not optim_comparisons.csv's comparison" in out
+    # its CSV predates per-seed files: listed as not recomputable, not as a failure
+    assert ("recomputed from the per-seed files: 0 rows checked, 0 mismatches; made before per-seed files, not "
+            "recomputable until their part is made again: 1 CSVs (optim-quick-mnist/optim_comparisons.csv)") in out
+    assert not any("no optim_seeds.csv" in line for line in out)
+
+
 def test_the_committed_evidence_is_the_extractors_reading_of_the_committed_reports(tmp_path):
     import json
     import shutil
@@ -161,10 +244,10 @@ def test_the_precision_table_words_each_network_per_dataset_and_recipe(tmp_path)
                  columns=COMPARISON_COLUMNS).to_csv(tmp_path / "precision-full_comparisons.csv")
     lines = precision_table.table(tmp_path).splitlines()
     assert lines[0] == "| network | MNIST, quick, 10 seeds | MNIST, full, 5 seeds |"
-    assert lines[2] == "| Net | equivalent within ±0.2 pp (-0.03 pp) | not run |"
-    assert lines[3] == "| LeNet | not run | better (sign only; at most 0.13 pp), negligible within ±0.2 pp† (+0.07 pp) |"
-    assert lines[6] == "| MLP | inconclusive, within ±0.36 pp (-0.11 pp) | not run |"
-    assert lines[8].startswith("† On the t-test's normal model alone") and "0.0625 at 5" in lines[8]
+    assert lines[2] == "| Net | equivalent (within ±0.14 pp, margin ±0.2 pp) (-0.03 pp) | not run |"
+    # 5 seeds: the sign-flip test cannot confirm, so no dagger (and no footnote)
+    assert lines[3] == "| LeNet | not run | better (sign only; at most 0.13 pp), negligible within ±0.2 pp (+0.07 pp) |"
+    assert lines[6] == "| MLP | inconclusive, within ±0.36 pp (-0.11 pp) | not run |" and len(lines) == 7
     assert precision_table.table(tmp_path / "none") == ""
 
 

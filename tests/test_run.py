@@ -1,5 +1,6 @@
 import json
 import re
+import shutil
 import subprocess
 import sys
 
@@ -62,7 +63,15 @@ def test_resume_skips_finished_runs_and_redoes_partial_ones(tmp_path, capsys):
     assert run.main(argv) == 0
     assert "0 runs trained, 2 skipped" in capsys.readouterr().out
 
-    (seed1 / "result.json").unlink()  # seed 1 becomes a partial run, with a stray file in it
+    (seed1 / "stray.tmp").write_text("half")  # a damaged view of a stored run is linked again, nothing trains
+    (seed1 / "result.json").unlink()
+    assert run.main(argv) == 0
+    assert "0 runs trained, 2 skipped" in capsys.readouterr().out and (seed1 / "result.json").exists()
+    assert not (seed1 / "stray.tmp").exists()
+
+    stored = tmp_path / "logs" / "runs" / seed1.parent.name.split("-", 1)[1] / "seed1"
+    shutil.rmtree(stored)  # seed 1 becomes a partial run (killed before it was stored), with a stray file in it
+    (seed1 / "result.json").unlink()
     (seed1 / "stray.tmp").write_text("half")
     assert run.main(argv) == 0
     assert "1 runs trained, 1 skipped" in capsys.readouterr().out

@@ -1,6 +1,5 @@
-"""The run store: code identity, reuse only by the same config and code, CPUs found, names, imports without fcntl."""
+"""The run store: reuse only by the same config and code, CPUs found, names, imports without fcntl (the digest: test_digest.py)."""
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,106 +19,51 @@ TINY = ["--model", "MLP", "--epochs", "1", "--seeds", "1", "--subset", "500", "-
         "--no-plot", "--quiet"]
 
 
-@pytest.fixture
-def project(tmp_path):
-    """A copy of the project's modules, to edit."""
-    copy = tmp_path / "project"
-    copy.mkdir()
-    for path in ROOT.glob("*.py"):
-        shutil.copy(path, copy / path.name)
-    return copy
-
-
-def test_the_code_digest_covers_what_decides_the_numbers(project):
-    assert runstore.code_modules(project) == ["dataloader", "evaluate", "model", "recipes", "train"]
-    assert runstore.code_digest(project) == runstore.code_digest(ROOT)
-
-
-def edited_digest(project, module: str, old: str, new: str) -> str:
-    """The digest of `project` after replacing `old` (which must be there) by `new` in module.py."""
-    path = project / f"{module}.py"
-    source = path.read_text()
-    assert old in source, (module, old)
-    path.write_text(source.replace(old, new, 1))
-    runstore.code_digest.cache_clear()
-    return runstore.code_digest(project)
-
-
-@pytest.mark.parametrize("module, old, new", [
-    ("run", '"which comparison to run;', '"which comparison to train;'),  # a flag's help text
-    ("cli", "(see --help)", "(see the help)"),  # the parser's one-line errors
-    ("run", "runs trained, {skipped}", "runs done, {skipped}"),  # a message run.py prints
-    ("report", "How to read the verdicts.", "Reading the verdicts."),  # a report sentence
-    ("plot", "N_MISCLASSIFIED = 32", "N_MISCLASSIFIED = 16"),  # a figure
-    ("evaluate", 'per-class accuracy: "', 'accuracy per class: "'),  # evaluate.py's command line
-    ("utils", '"the disk is full: no space left', '"disk full: no space left'),  # plumbing's messages
-    ("model", '"""The seed\'s networks', '"""Networks'),  # a docstring
-    ("model", "from torch import nn\n", "from torch import nn  # a comment\n\n\n"),  # comments and formatting
-])
-def test_edits_that_cannot_change_a_number_keep_the_digest(project, module, old, new):
-    before = runstore.code_digest(project)
-    assert edited_digest(project, module, old, new) == before
-
-
-@pytest.mark.parametrize("module, old, new", [
-    ("train", "    optimizer.step()\n    return loss, logits", "    optimizer.step()\n    optimizer.step()\n    return loss, logits"),
-    ("model", "nn.Linear(128, n_classes)", "nn.Linear(128, n_classes, bias=False)"),
-    ("dataloader", "SPLIT_SEED = 0", "SPLIT_SEED = 1"),
-    ("evaluate", "EVAL_BATCH = 256", "EVAL_BATCH = 128"),
-    ("recipes", '"momentum": ("SGD", 0.01, {"momentum": 0.9})', '"momentum": ("SGD", 0.01, {"momentum": 0.8})'),
-])
-def test_a_statement_of_the_numeric_code_changes_the_digest(project, module, old, new):
-    before = runstore.code_digest(project)
-    assert edited_digest(project, module, old, new) != before
-
-
-def test_numeric_code_that_imports_a_module_outside_the_digest_is_refused(project):
-    (project / "helpers.py").write_text("SCALE = 2\n")
-    with pytest.raises(RuntimeError, match="train.py imports helpers"):
-        edited_digest(project, "train", "import torch\n", "import torch\nimport helpers\n")
-
-
 def test_a_run_of_other_code_is_not_reused_and_stays_beside_the_new_one(tmp_path, capsys, monkeypatch):
     argv = [*TINY, "--logdir", str(tmp_path), "--resultdir", str(tmp_path / "r")]
     assert run.main(argv) == 0
-    first = sorted(tmp_path.glob("MLP/MLP-*/seed0/result.json"))
-    assert len(first) == 1 and json.loads(first[0].read_text())["code_digest"] == runstore.code_digest()
-    before, real = first[0].read_bytes(), runstore.code_digest()
+    first = sorted(tmp_path.glob("runs/*/seed0/result.json"))
+    real = runstore.run_digest_of(json.loads(first[0].read_text())["config"])
+    assert len(first) == 1 and json.loads(first[0].read_text())["code_digest"] == real
+    before = first[0].read_bytes()
     capsys.readouterr()
     assert run.main(argv) == 0
     assert "0 runs trained, 1 skipped" in capsys.readouterr().out
 
     other = "0123456789abcdef"  # as if the training code had been edited
-    monkeypatch.setattr(runstore, "code_digest", lambda root=ROOT: other)
-    monkeypatch.setattr(run, "code_digest", lambda root=ROOT: other)
+    monkeypatch.setattr(runstore, "run_digest_of", lambda config, source=None: other)
+    monkeypatch.setattr(run, "run_digest_of", lambda config, source=None: other)
     assert run.main(argv) == 0
-    assert "1 runs trained, 0 skipped" in capsys.readouterr().out
-    both = sorted(tmp_path.glob("MLP/MLP-*/seed0/result.json"))
+    assert "1 runs trained, 0 skipped" in capsys.readouterr().out  # its one seed is the probe
+    both = sorted(tmp_path.glob("runs/*/seed0/result.json"))
     assert len(both) == 2 and first[0] in both and first[0].read_bytes() == before
     assert {json.loads(p.read_text())["code_digest"] for p in both} == {other, real}
+    assert len(list(tmp_path.glob("MLP/MLP-*/seed0"))) == 2  # a view of each
     manifest = json.loads((tmp_path / "MLP" / "study-mnist-quick.json").read_text())
     assert manifest["code_digest"] == other
 
 
 def test_a_worker_whose_code_differs_from_the_plan_refuses_to_train(tmp_path):
-    config = {"model": "MLP", "name": "MLP", "seed": 0, "subset": 200, "epochs": 1, "device": "cpu", "study": "s"}
-    result = runstore.run_task({"config": config, "run_dir": str(tmp_path / "s"), "quiet": True,
-                                "code_digest": "not-this-code"})
+    task = planned_task(tmp_path)
+    result = runstore.run_task({**task, "code_digest": "not-this-code"})
     assert result["status"] == "failed" and "the code changed on disk" in result["error"]
-    assert not (tmp_path / "s" / "result.json").exists()
+    assert not list(tmp_path.rglob("result.json"))
 
 
 def planned_task(tmp_path, **config) -> dict:
     config = make_config(**{"model": "MLP", "name": "MLP", "seed": 0, "subset": 200, "epochs": 1, "device": "cpu",
                             "study": "s", "evals_per_epoch": 1, **config})
-    return runstore.make_task(config, tmp_path, get_dataset(config["dataset"]), runstore.code_digest(), quiet=True)
+    return runstore.make_task(config, tmp_path, get_dataset(config["dataset"]), runstore.run_digest_of(config),
+                              runstore.environment("cpu"), quiet=True)
 
 
 @pytest.mark.parametrize("damage, why", [
-    (lambda t: {**t, "run_dir": t["run_dir"].replace("seed0", "seed1")}, "is not the directory of this config"),
-    (lambda t: {**t, "config": {**t["config"], "lr": 0.5}}, "is not the directory of this config"),
+    (lambda t: {**t, "run_dir": t["run_dir"].replace("seed0", "seed1")}, "is not the view of this config"),
+    (lambda t: {**t, "store_dir": t["store_dir"].replace("seed0", "seed1")}, "is not the store directory"),
+    (lambda t: {**t, "config": {**t["config"], "lr": 0.5}}, "is not the store directory of this config"),
     (lambda t: {**t, "config": {k: v for k, v in t["config"].items() if k != "evals_per_epoch"}}, "not normalised"),
     (lambda t: {**t, "dataset": get_dataset("fashion-mnist")}, "carries dataset 'fashion-mnist'"),
+    (lambda t: {**t, "env": {**t["env"], "torch": "0.0"}}, "planned for torch 0.0"),
 ])
 def test_a_worker_trains_only_the_run_the_planner_resolved(tmp_path, damage, why):
     task = damage(planned_task(tmp_path))
@@ -130,12 +74,14 @@ def test_a_worker_trains_only_the_run_the_planner_resolved(tmp_path, damage, why
 
 def test_evals_per_epoch_is_part_of_the_run_identity(tmp_path):
     four, one = planned_task(tmp_path, evals_per_epoch=4), planned_task(tmp_path, evals_per_epoch=1)
-    assert four["run_dir"] != one["run_dir"]
+    assert four["run_dir"] != one["run_dir"] and four["store_dir"] != one["store_dir"]
     without_key = {k: v for k, v in four["config"].items() if k != "evals_per_epoch"}  # as configs were before
     assert runstore.config_id(without_key) == four["config_id"]  # the default adds nothing to an identity
     assert runstore.run_task(one)["evals_per_epoch"] == 1
-    assert runstore.stored_result(Path(one["run_dir"]), one["config"]) is not None
-    assert runstore.stored_result(Path(one["run_dir"]), four["config"]) is None
+    env, code = one["env"], one["code_digest"]
+    assert runstore.stored_result(Path(one["store_dir"]), one["config"], code, env) is not None
+    assert runstore.stored_result(Path(one["store_dir"]), four["config"], code, env) is None
+    assert runstore.stored_result(Path(one["store_dir"]), one["config"], code, {**env, "device_type": "cuda"}) is None
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES)

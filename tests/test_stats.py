@@ -15,6 +15,7 @@ PAIRS = [
     ([1.0, 2.0, 3.0, 4.0], [1.5, 1.0, 3.5, 2.0]),
 ]
 LABELS = np.arange(10_000) % 10
+TEST_IMAGES = 10_000
 
 
 def test_paired_p_matches_scipy_one_comparison_and_many():
@@ -101,7 +102,7 @@ def test_holm_matches_statsmodels():
         assert holm(p) == pytest.approx(list(multipletests(p, method="holm")[1]))
     assert holm([None, 0.04, None, 0.01]) == [None, pytest.approx(0.04), None, pytest.approx(0.02)]
     assert holm([]) == [] and holm([None]) == [None]
-    rows = np.random.default_rng(1).uniform(0, 0.1, size=(12, 6))  # statsmodels takes ~60 ms a row
+    rows = np.random.default_rng(1).uniform(0, 0.1, size=(4, 6))  # statsmodels takes ~60 ms a row
     expected = np.array([multipletests(r, method="holm")[1] for r in rows])
     assert holm_array(rows) == pytest.approx(expected)
 
@@ -139,7 +140,7 @@ def test_decide_gives_the_four_verdicts_with_their_evidence():
     up, down, same, unsure, few = found
     assert 0 < up.sim_low < up.sim_high and down.sim_low < down.sim_high < 0
     assert (up.sim_low, up.sim_high) == pytest.approx(mean_ci(up.diffs, 1 - 0.05 / 4)[1:])
-    assert same.p_equiv_holm < 0.05 and same.sim_low < 0 < same.sim_high
+    assert same.p_equiv_adj < 0.05 and -0.005 < same.sim_low < 0 < same.sim_high < 0.005
     assert unsure.mde > 0 and unsure.seeds_needed > 5 and up.seeds_needed is None
     assert few.p_holm is None and "2 paired seed(s)" in few.p_note
     assert all(c.p_holm is None or c.p_holm > 0 for c in found)
@@ -157,6 +158,137 @@ def test_mcnemar_describes_but_never_decides():
     assert c.p_paired > 0.05 and c.verdict == "inconclusive"  # the seeds disagree on how much: no verdict
 
 
+def test_equivalent_and_negligible_exactly_where_the_simultaneous_interval_lies_inside_the_margin():
+    """One level for words and numbers: within_margin is the printed interval (level 1 - 0.05/m) inside +-margin,
+    so no 'equivalent' stands beside an interval reaching past the margin (issue 52: TOST with Holm did)."""
+    rng = np.random.default_rng(5)
+    seen = set()
+    for study in range(6):
+        diffs = rng.normal([[-0.003], [0.0], [0.0015], [0.003]], 0.0015, size=(4, 5)).round(4)
+        for c in decide([comparison(str(j), list(d), margin=0.002) for j, d in enumerate(diffs)]):
+            low, high = mean_ci(c.diffs, 1 - 0.05 / 4)[1:]
+            inside = -0.002 < low and high < 0.002
+            assert c.within_margin == inside and (c.verdict == "equivalent") == (inside and c.p_holm >= 0.05)
+            seen.add((c.verdict, inside))
+    assert {("equivalent", True), ("inconclusive", False), ("worse", False), ("better", False)} <= seen
+    # like regularization's dropout (issue 52): 5 seeds, 6 comparisons, +0.086 pp, an interval to +0.210 pp against a
+    # 0.2 pp margin. TOST with Holm called it equivalent; the interval the reader sees does not lie inside
+    family = [comparison("dropout", [0.0016, 0.0002, 0.0009, 0.0012, 0.0004], margin=0.002)] + [
+        comparison(f"other{j}", [0.0005, -0.0003, 0.0001, 0.0, 0.0002], margin=0.002) for j in range(5)]
+    dropout = decide(family)[0]
+    assert holm([c.p_equiv for c in family])[0] < 0.05  # the old rule's equivalence
+    assert (dropout.sim_low, dropout.sim_high) == pytest.approx((-0.000382, 0.002102), abs=1e-6)
+    assert dropout.within_margin is False and dropout.verdict == "inconclusive"
+
+
+def test_each_comparison_counts_its_seeds_each_way_and_its_worst():
+    [c] = decide([comparison("gelu", [0.0012, 0.0, -0.0003, 0.0020, 0.0015])])
+    assert (c.seeds_better, c.seeds_worse, c.worst_seed_diff) == (3, 1, pytest.approx(-0.0003))
+    # accuracies of whole images: float rounding is no difference
+    d = list(np.array([0.9931, 0.9812, 0.9744]) - np.array([0.9931, 0.9812, 0.9744]))
+    assert (comparison("same", d).seeds_better, comparison("same", d).seeds_worse) == (0, 0)
+
+
+# ---- the interval for new seeds and new test digits (crossed design) ----------------------------------------
+
+def crossed(d: np.ndarray, level: float) -> tuple[float, float]:
+    """The interval by hand from the whole seeds x images table D (two-way ANOVA without replication)."""
+    s, i = d.shape
+    grand, by_seed, by_image = d.mean(), d.mean(axis=1), d.mean(axis=0)
+    ms_s = i * np.sum((by_seed - grand) ** 2) / (s - 1)
+    ms_i = s * np.sum((by_image - grand) ** 2) / (i - 1)
+    ms_e = np.sum((d - by_seed[:, None] - by_image[None, :] + grand) ** 2) / ((s - 1) * (i - 1))
+    image = max(ms_i - ms_e, 0.0)
+    df = (ms_s + image) ** 2 / (ms_s ** 2 / (s - 1) + (ms_i ** 2 / (i - 1) + ms_e ** 2 / ((s - 1) * (i - 1)))
+                                * (image > 0))
+    half = ss.t.ppf((1 + level) / 2, df) * np.sqrt((ms_s + image) / (s * i))
+    return grand - half, grand + half
+
+
+def test_the_new_digit_interval_from_counts_is_the_crossed_anova_of_the_whole_table():
+    rng = np.random.default_rng(7)
+    labels = LABELS[:400]
+    hard = rng.random(400) < 0.3  # images either config can get wrong; some favour the config
+    favour = rng.uniform(0.2, 0.8, size=400)
+    preds, ref_preds = {}, {}
+    for seed in range(6):
+        wrong_ref = hard & (rng.random(400) < 0.5)
+        wrong = hard & (rng.random(400) < np.where(wrong_ref, 1 - favour, favour * 0.5))
+        preds[seed], ref_preds[seed] = np.where(wrong, (labels + 1) % 10, labels), np.where(wrong_ref, (labels + 1) % 10, labels)
+    counts = stats.image_counts(preds, ref_preds, labels, range(6))
+    d = np.stack([(preds[s] == labels).astype(int) - (ref_preds[s] == labels) for s in range(6)])
+    assert [counts.only_config[s] for s in range(6)] == list((d == 1).sum(axis=1))
+    assert counts.image_ss == np.sum(d.sum(axis=0) ** 2) and counts.n_images == 400
+    n01, n10 = [counts.only_config[s] for s in range(6)], [counts.only_reference[s] for s in range(6)]
+    for level in (0.95, 1 - 0.05 / 6):
+        low, high, _ = stats.new_digit_interval(n01, n10, counts.image_ss, 400, level)
+        assert (low, high) == pytest.approx(crossed(d.astype(float), level), rel=1e-9)
+    # images that favour no side add nothing: the interval is then the t interval across seeds, S - 1 df
+    lone = np.zeros((5, 400), dtype=int)
+    for seed in range(5):
+        lone[seed, 80 * seed + np.arange(seed + 3)] = 1  # each image discordant in one seed only
+    low, high, df = stats.new_digit_interval((lone == 1).sum(1), (lone == -1).sum(1), np.sum(lone.sum(0) ** 2), 400)
+    assert df == 4 and (low, high) == pytest.approx(mean_ci(lone.mean(axis=1))[1:], rel=1e-9)
+    # decide gives it at the simultaneous level, with every paired seed's predictions only
+    acc = {s: float(np.mean(preds[s] == labels)) for s in preds}
+    ref = {s: float(np.mean(ref_preds[s] == labels)) for s in ref_preds}
+    c, _ = decide([compare("cfg", "ref", acc, ref, 0.005, preds, ref_preds, labels), comparison("other", [0.001] * 6)])
+    assert (c.new_low, c.new_high) == pytest.approx(crossed(d.astype(float), 1 - 0.05 / 2), rel=1e-9)
+    del preds[5]
+    [c] = decide([compare("cfg", "ref", acc, ref, 0.005, preds, ref_preds, labels)])
+    assert c.new_low is None and c.counts.image_ss is not None and c.mcnemar_every_pair is not None
+
+
+# Coverage of the new-digit interval by simulation. A population of test images: a share `hard` of them can be
+# discordant (each with probability q ~ U(q_lo, q_hi) per seed), the others never. On a discordant (seed, image)
+# the config is the one right with probability 0.5 + b_i + a_s: b_i ~ beta + U(+-sqrt(3) b_sd) (the image favours a
+# side), a_s ~ N(alpha, a_sd) clipped to +-sqrt(3) a_sd (the seed does). True mean difference over new seeds and new
+# images: 2 hard E[q] (beta + alpha). Each simulated study draws 10,000 images and S seeds.
+COVERAGE_REGIMES = {  # hard, q_lo, q_hi, b_sd, beta, a_sd, alpha
+    "seeds dominant": (0.03, 0.2, 0.6, 0.0, 0.0, 0.2, 0.02),
+    "images dominant": (0.02, 0.8, 1.0, 0.25, 0.04, 0.0, 0.0),
+    "both": (0.03, 0.5, 1.0, 0.15, 0.03, 0.025, 0.0),
+}
+COVERAGE_STUDIES = 3000
+
+
+def simulate_counts(regime: tuple, seeds: int, n_studies: int, rng: np.random.Generator, n_images: int = TEST_IMAGES):
+    """(only_config, only_reference: studies x seeds; image_ss: studies; the true difference)."""
+    hard, q_lo, q_hi, b_sd, beta, a_sd, alpha = regime
+    slots = int(n_images * hard * 1.6) + 50  # the never-discordant images add zeros only: not simulated
+    used = np.arange(slots) < rng.binomial(n_images, hard, size=(n_studies, 1))
+    q = rng.uniform(q_lo, q_hi, size=(n_studies, slots)) * used
+    b = beta + rng.uniform(-np.sqrt(3) * b_sd, np.sqrt(3) * b_sd, size=(n_studies, 1, slots))
+    a = alpha + np.clip(rng.normal(0, a_sd, size=(n_studies, seeds, 1)), -np.sqrt(3) * a_sd, np.sqrt(3) * a_sd)
+    u = rng.random((n_studies, seeds, slots), dtype=np.float32)
+    wins = q[:, None, :] * (0.5 + b + a)
+    d = (u < wins).astype(np.int8) - ((u >= wins) & (u < q[:, None, :])).astype(np.int8)
+    image_ss = np.sum(d.sum(axis=1, dtype=np.int64) ** 2, axis=-1)
+    return (d == 1).sum(-1), (d == -1).sum(-1), image_ss, 2 * hard * (q_lo + q_hi) / 2 * (beta + alpha)
+
+
+def test_the_new_digit_interval_covers_95_percent_whichever_variation_dominates():
+    rng = np.random.default_rng(11)
+    lines = [f"\nnew-digit interval, 95%, {COVERAGE_STUDIES} studies a cell (Monte Carlo se 0.4 pp): coverage, and the "
+             "t interval across seeds alone (the test images taken as fixed)",
+             "| regime | seeds | crossed interval | seeds alone | median df |", "|---|---:|---:|---:|---:|"]
+    covered, alone = {}, {}
+    for name, regime in COVERAGE_REGIMES.items():
+        for seeds in (5, 10):
+            n01, n10, image_ss, true = simulate_counts(regime, seeds, COVERAGE_STUDIES, rng)
+            low, high, df = stats.new_digit_interval(n01, n10, image_ss, TEST_IMAGES)
+            d = (n01 - n10) / TEST_IMAGES
+            half = ss.t.ppf(0.975, seeds - 1) * d.std(axis=1, ddof=1) / np.sqrt(seeds)
+            covered[name, seeds] = np.mean((low <= true) & (true <= high))
+            alone[name, seeds] = np.mean(np.abs(d.mean(axis=1) - true) <= half)
+            lines.append(f"| {name} | {seeds} | {covered[name, seeds]:.3f} | {alone[name, seeds]:.3f} "
+                         f"| {np.median(df):.0f} |")
+    print("\n".join(lines))
+    assert all(0.93 <= rate <= 0.97 for rate in covered.values()), covered
+    # the regimes are what they say: where images dominate, seeds alone miss the new-digit difference
+    assert alone["images dominant", 10] < 0.8 and alone["seeds dominant", 5] > 0.93
+
+
 # ---- calibration by simulation: the verdict rule's error rates on simulated studies, no training ------------
 # A simulated study: one reference and k configs, each trained with the same seeds, every config compared with
 # the SAME reference runs (the study's k comparisons are correlated, as in a real study), on test accuracies
@@ -164,16 +296,14 @@ def test_mcnemar_describes_but_never_decides():
 #   reference accuracy  = BASE + seed_effect[s] + own_noise_ref[s]
 #   config j's accuracy = BASE + true_diff[j] + seed_effect[s] + own_noise_j[s]   (the pairing: one seed effect)
 # Values chosen: BASE 0.985 (a small MNIST net); seed effect sd 0.1 pp (SEED_SD); each run's own noise sd
-# 0.2 pp / sqrt(2) = 0.141 pp (RUN_SD), so a per-seed difference has sd 0.2 pp (DIFF_SD) and two comparisons of
-# one study correlate 0.5 through the shared reference noise. The seed effect cancels in the differences; it
-# moves the accuracies, so the rounding falls where it would. Margin 0.5 pp. 2,000 studies a case: a rate near
-# 5% has a Monte Carlo standard error of about 0.5 pp, and where the rule is exact (a difference exactly at the
-# margin: 0.0497 measured on 10^6 studies at 10 seeds) a measured rate is above 5% about half the time. So an
-# upper bound fails where the measured rate is significantly above it (`at_most`: one-sided binomial test at 1%,
-# at 2,000 studies a measured rate above 6.1%). Each test prints what it measured (pytest -s).
+# diff_sd / sqrt(2), so a per-seed difference has sd diff_sd and two comparisons of one study correlate 0.5
+# through the shared reference noise: 0.2 pp at the quick recipe's margin 0.5 pp, 0.08 pp at the full recipe's
+# 0.2 pp (the spread of the committed full-recipe parts). The seed effect cancels in the differences; it moves the
+# accuracies, so the rounding falls where it would. 2,000 studies a case: a rate near 5% has a Monte Carlo
+# standard error of about 0.5 pp, and where the rule is exact a measured rate is above its bound about half the
+# time. So an upper bound fails where the measured rate is significantly above it (`at_most`: one-sided binomial
+# test at 1%, at 2,000 studies a measured 5% bound fails above 6.1%). The calibration table prints (pytest -s).
 BASE, SEED_SD, DIFF_SD = 0.985, 0.001, 0.002
-RUN_SD = DIFF_SD / np.sqrt(2)
-TEST_IMAGES = 10_000
 STUDIES = 2000
 MARGIN = 0.005
 DIFFERS = ("better", "worse")
@@ -188,18 +318,18 @@ def at_most(rate: float, bound: float = stats.ALPHA, n: int = STUDIES) -> bool:
 
 def mc(rate: float, n: int = STUDIES) -> str:
     """A measured rate with its Monte Carlo standard error."""
-    return f"{rate:.4f} (+- {np.sqrt(rate * (1 - rate) / n):.4f})"
+    return f"{100 * rate:.2f}% (± {100 * np.sqrt(rate * (1 - rate) / n):.2f})"
 
 
 def simulate(true_diffs: list[float], seeds: int, n_studies: int = STUDIES, skewed: tuple[int, ...] = (),
-             seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             seed: int = 0, diff_sd: float = DIFF_SD) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rounded test accuracies of simulated studies: the reference's (studies x seeds), the configs' (studies x k x
     seeds), and which seeds of the `skewed` configs lost LOSS (studies x k x seeds, False elsewhere)."""
     rng = np.random.default_rng(seed)
-    k = len(true_diffs)
+    k, run_sd = len(true_diffs), diff_sd / np.sqrt(2)
     seed_effect = rng.normal(0, SEED_SD, size=(n_studies, 1, seeds))
-    ref = BASE + seed_effect[:, 0] + rng.normal(0, RUN_SD, size=(n_studies, seeds))
-    acc = BASE + np.asarray(true_diffs, dtype=float)[:, None] + seed_effect + rng.normal(0, RUN_SD, (n_studies, k, seeds))
+    ref = BASE + seed_effect[:, 0] + rng.normal(0, run_sd, size=(n_studies, seeds))
+    acc = BASE + np.asarray(true_diffs, dtype=float)[:, None] + seed_effect + rng.normal(0, run_sd, (n_studies, k, seeds))
     lost = np.zeros(acc.shape, dtype=bool)
     for j in skewed:
         lost[:, j] = rng.random((n_studies, seeds)) < LOSS_P
@@ -208,19 +338,20 @@ def simulate(true_diffs: list[float], seeds: int, n_studies: int = STUDIES, skew
     return whole(ref), whole(acc), lost
 
 
-def rule(d: np.ndarray, margin: float = MARGIN) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rule(d: np.ndarray, margin: float = MARGIN, signflip: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """stats.decide's rule vectorized over studies, d: per-seed differences (studies x comparisons x seeds), one
-    study's comparisons its Holm family. (verdict, within_margin, confirmed); confirmed is False where the verdict
-    is not better/worse (decide leaves it None there)."""
-    p_equiv_holm = holm_array(tost_p(d, margin))
-    verdict = stats.verdicts(d.mean(-1), holm_array(paired_p(d)), p_equiv_holm)
-    confirmed = np.isin(verdict, DIFFERS) & (holm_array(sign_flip_p(d)) < stats.ALPHA)
-    return verdict, p_equiv_holm < stats.ALPHA, confirmed
+    study's comparisons its family. (verdict, within_margin, confirmed); confirmed is False where the verdict
+    is not better/worse (decide leaves it None there), and everywhere without `signflip` (most of the time)."""
+    p_equiv_adj = stats.equiv_adjusted(tost_p(d, margin), d.shape[-2])
+    verdict = stats.verdicts(d.mean(-1), holm_array(paired_p(d)), p_equiv_adj)
+    confirmed = np.isin(verdict, DIFFERS) & (holm_array(sign_flip_p(d)) < stats.ALPHA if signflip else False)
+    return verdict, p_equiv_adj < stats.ALPHA, confirmed
 
 
-def run_rule(true_diffs: list[float], seeds: int, skewed: tuple[int, ...] = (), seed: int = 0):
-    ref, acc, lost = simulate(true_diffs, seeds, skewed=skewed, seed=seed)
-    return (*rule(acc - ref[:, None]), lost)
+def run_rule(true_diffs: list[float], seeds: int, skewed: tuple[int, ...] = (), seed: int = 0,
+             margin: float = MARGIN, diff_sd: float = DIFF_SD, n_studies: int = STUDIES, signflip: bool = True):
+    ref, acc, lost = simulate(true_diffs, seeds, n_studies, skewed=skewed, seed=seed, diff_sd=diff_sd)
+    return (*rule(acc - ref[:, None], margin, signflip), lost)
 
 
 def test_the_vectorized_rule_is_the_one_decide_applies():
@@ -238,37 +369,65 @@ def test_the_vectorized_rule_is_the_one_decide_applies():
             assert [c.confirmed for c in found] == [bool(f) if v in DIFFERS else None for v, f in zip(verdict, confirmed)]
             seen |= {(c.verdict, c.within_margin, c.confirmed) for c in found}
     assert {v for v, _, _ in seen} == set(stats.VERDICTS)  # the studies exercise every branch of the rule
-    assert {(w, f) for v, w, f in seen if v in DIFFERS} >= {(True, True), (False, True), (True, False), (False, False)}
+    assert {(w, f) for v, w, f in seen if v in DIFFERS} >= {(True, False), (False, True), (False, False)}
 
 
-@pytest.mark.parametrize("seeds", [5, 10])
-def test_null_studies_give_better_or_worse_at_most_5_percent_of_the_time(seeds):
-    verdict, _, confirmed, _ = run_rule([0.0] * 6, seeds, seed=seeds)
-    rate = np.mean(np.isin(verdict, DIFFERS).any(axis=1))
-    print(f"\nnull, 6 comparisons, {seeds} seeds, diff sd 0.2 pp: better/worse anywhere in the study {mc(rate)}, "
-          f"confirmed anywhere {np.mean(confirmed.any(axis=1)):.4f}, equivalent per comparison "
-          f"{np.mean(verdict == 'equivalent'):.4f}")
-    assert at_most(rate)
+# (name, true differences of the 6 configs in margins, margin, per-seed difference sd): configs at 0 are null, those
+# at 1 sit exactly at the margin. A false verdict: a null config better/worse, or an at-margin config's interval
+# inside the margin (equivalent, or a negligible difference).
+CALIBRATION = [
+    ("null", [0] * 6, 0.005, 0.002),
+    ("1 of 6 at the margin", [1] + [0] * 5, 0.005, 0.002),
+    ("6 of 6 at the margin", [1] * 6, 0.005, 0.002),
+    ("mixed: 3 null, 3 at the margin", [0] * 3 + [1] * 3, 0.005, 0.002),
+    ("null", [0] * 6, 0.002, 0.0008),
+    ("6 of 6 at the margin", [1] * 6, 0.002, 0.0008),
+    ("mixed: 3 null, 3 at the margin", [0] * 3 + [1] * 3, 0.002, 0.0008),
+]
 
 
-@pytest.mark.parametrize("seeds,at_margin", [(5, 1), (5, 6), (10, 1), (10, 6)])
-def test_a_difference_at_the_margin_is_called_equivalent_at_most_5_percent_of_the_time(seeds, at_margin):
-    """The first `at_margin` of 6 configs differ by exactly the margin (0.5 pp = 50 images), the others by 0."""
-    verdict, within, _, _ = run_rule([MARGIN] * at_margin + [0.0] * (6 - at_margin), seeds, seed=100 + seeds + at_margin)
-    wrong_equivalent = np.mean((verdict[:, :at_margin] == "equivalent").any(axis=1))
-    wrong_within = np.mean(within[:, :at_margin].any(axis=1))  # better, "negligible": the same wrong claim
-    print(f"\n{at_margin} of 6 at the margin 0.5 pp, {seeds} seeds: wrong equivalent anywhere {mc(wrong_equivalent)}, "
-          f"wrong within_margin anywhere {mc(wrong_within)}, better {np.mean(verdict[:, :at_margin] == 'better'):.4f}"
-          " per comparison")
-    assert at_most(wrong_equivalent) and at_most(wrong_within)
+def test_calibration_table_false_verdicts_stay_within_their_bounds():
+    """Each case at 5 and 10 seeds. Bounds: better/worse anywhere among the null configs at most 5% (Holm); the
+    interval inside the margin for an at-margin config at most 0.05/(2m) each (one one-sided test at that level
+    bounds it), so at most k x 0.05/12 over k of them (a union bound nearly reached: those events hardly overlap);
+    any false verdict at most their sum."""
+    n = 2 * STUDIES  # without the sign-flip test a row is fast: twice the studies, half the variance
+    lines = [f"\nfalse verdicts in simulated studies of 6 comparisons, {n} studies a row, rate (± Monte Carlo se)",
+             "| case | margin, diff sd | seeds | null config better/worse | at-margin config equivalent/negligible "
+             "| any false verdict | bound | null config called equivalent |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    failed = []
+    for i, (name, unit, margin, sd) in enumerate(CALIBRATION):
+        null, at = np.array(unit) == 0, np.array(unit) == 1
+        for seeds in (5, 10):
+            verdict, within, _, _ = run_rule(list(margin * np.array(unit, dtype=float)), seeds, seed=500 + 10 * i + seeds,
+                                             margin=margin, diff_sd=sd, n_studies=n, signflip=False)
+            wrong_diff = np.isin(verdict[:, null], DIFFERS).any(axis=1)
+            wrong_equiv = within[:, at].any(axis=1)
+            bound = stats.ALPHA * null.any() + at.sum() * stats.ALPHA / (2 * len(unit))
+            rates = [np.mean(wrong_diff), np.mean(wrong_equiv), np.mean(wrong_diff | wrong_equiv)]
+            equivalent = f"{100 * np.mean(verdict[:, null] == 'equivalent'):.1f}%" if null.any() else "-"
+            lines.append(f"| {name} | {100 * margin:g} pp, {100 * sd:g} pp | {seeds} | " + " | ".join(
+                mc(r, n) if applies else "-" for r, applies in zip(rates, (null.any(), at.any(), True)))
+                + f" | {100 * bound:.2f}% | {equivalent} |")
+            bounds = [(rates[0], stats.ALPHA), (rates[1], at.sum() * stats.ALPHA / (2 * len(unit))), (rates[2], bound)]
+            failed += [f"{name}, margin {margin}, {seeds} seeds: {r:.4f} above {b:.4f}" for r, b in bounds
+                       if b > 0 and not at_most(r, b, n)]
+    for skewed in (1, 6):
+        verdict, _, confirmed, _ = run_rule([0.0] * 6, 10, skewed=tuple(range(skewed)), seed=300 + skewed)
+        lines.append(f"| {skewed} of 6 skewed, mean 0 (see the xfail below) | 0.5 pp, 0.2 pp | 10 | "
+                     f"{mc(np.mean(np.isin(verdict, DIFFERS).any(axis=1)))}, confirmed "
+                     f"{mc(np.mean(confirmed.any(axis=1)))} | - | - | no bound holds | - |")
+    print("\n".join(lines))
+    assert not failed, failed
 
 
-def test_no_true_difference_is_called_equivalent_in_most_comparisons_with_5_seeds():
-    """The other side of the margin bound: the rule does not pass it by never saying equivalent."""
-    verdict, _, _, _ = run_rule([0.0] * 6, 5, seed=200)
+def test_no_true_difference_is_called_equivalent_in_most_comparisons_with_10_seeds():
+    """The other side of the margin bound: the rule does not pass it by never saying equivalent. With 5 seeds the
+    interval at level 1 - 0.05/6 is wide (t quantile 5.2 at 4 df): the calibration table gives that rate."""
+    verdict, _, _, _ = run_rule([0.0] * 6, 10, seed=200)
     rate = np.mean(verdict == "equivalent")
-    print(f"\nno difference, margin 0.5 pp, 6 comparisons, 5 seeds: equivalent per comparison {rate:.4f}")
-    assert rate >= 0.8
+    print(f"\nno difference, margin 0.5 pp, 6 comparisons, 10 seeds: equivalent per comparison {rate:.4f}")
+    assert rate >= 0.9
 
 
 @pytest.mark.xfail(strict=True, reason=(

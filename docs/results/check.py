@@ -1,16 +1,19 @@
 """Checks the committed reference results against what issue 34 promises of them.
 
-    python docs/results/check.py     # every folder's comparisons CSVs: seeds, verdicts, columns; its runs all of
-                                     # today's code; its evidence (CHOICES.json) the CSVs' comparisons; README's
-                                     # findings and table and docs/results/FINDINGS.md are table.py's composition
-                                     # of the parts (a difference named by line and word); performance.md's
-                                     # precision table is precision_table.py's; no machine path
+    python docs/results/check.py     # every folder's comparisons CSVs: seeds, verdicts, columns, and every
+                                     # p-value, interval and verdict recomputed from its <view>_seeds.csv;
+                                     # its runs all of today's code; its evidence (CHOICES.json) the CSVs'
+                                     # comparisons; README's findings and table and docs/results/FINDINGS.md are
+                                     # table.py's composition of the parts (a difference named by line and word);
+                                     # performance.md's precision table is precision_table.py's; no machine path
     python docs/results/check.py --results docs/results/mnist-quick LOGROOT
                                      # and plot.py remakes that folder byte for byte from LOGROOT/logs
                                      # (minutes: it reads every run)
 
 docs/results/older/ is left out: the archive of older code's results (5 seeds, no sign-flip or bootstrap
-columns), kept for the cells no part fills yet.
+columns), kept for the cells no part fills yet. A comparisons CSV of the columns before per-seed files
+(LEGACY_COLUMNS) is checked for seeds, verdicts and columns and listed as not recomputable until its part
+is made again.
 
 Prints one line per problem and exits 1 if there is any, else prints what it checked and exits 0.
 """
@@ -27,14 +30,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
-from analysis import COMPARISON_COLUMNS, View  # noqa: E402
-from dataloader import DATASETS  # noqa: E402
+from analysis import COMPARISON_COLUMNS, View, comparison_rows  # noqa: E402
+from dataset_facts import DATASETS  # noqa: E402
 from recipes import RECIPES  # noqa: E402
-from runstore import code_digest  # noqa: E402
+from digest import code_digest  # noqa: E402
+import stats  # noqa: E402
 from stats import VERDICTS  # noqa: E402
 from studies import OPTIM_STUDIES, RUN_STUDIES  # noqa: E402
 from findings import EVIDENCE_KEY  # noqa: E402
@@ -49,6 +54,11 @@ SEEDS = {("precision", "full"): 5, ("base", "full"): 10, ("lecun98", "full"): 5,
 QUICK_SEEDS = 10
 # `confirmed` is only for better/worse; `mde` is empty where every seed gave the same difference
 SOMETIMES_EMPTY = {"confirmed", "mde"}
+# the comparisons CSVs made before per-seed files: no seed split, a Holm-adjusted TOST p, the two-level bootstrap
+LEGACY_COLUMNS = ["study", "config", "reference", "seeds", "mean_diff", "ci_low", "ci_high", "sim_low", "sim_high",
+                  "p_paired", "p_holm", "margin", "p_equiv_holm", "mde", "mcnemar_every_pair", "p_mcnemar_max",
+                  "verdict", "within_margin", "p_signflip", "p_signflip_holm", "confirmed", "boot_low", "boot_high"]
+REL, ABS = 1e-9, 1e-12  # a recomputed number matches the CSV's within these (the CSV holds every digit)
 # an absolute path of a machine, built in two parts so that this file does not match itself
 MACHINE_PATH = re.compile("/" + r"(tmp|work|home|Users|root|mnt)/[\w.-]")
 
@@ -67,13 +77,19 @@ def empty(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def is_legacy(table: pd.DataFrame) -> bool:
+    """A comparisons CSV made before per-seed files (issue 52): its numbers cannot be recomputed."""
+    return list(table.columns) == LEGACY_COLUMNS
+
+
 def csv_problems(path: Path, views: dict[str, View]) -> list[str]:
     """What is wrong with one comparisons CSV: an unknown name, missing columns, seeds, verdicts, empty cells."""
     stem = path.name.removesuffix("_comparisons.csv")
     if stem not in views:
         return [f"{path.name}: no study, dataset and recipe gives this name"]
-    table = pd.read_csv(path)
-    missing = [c for c in COMPARISON_COLUMNS if c not in table.columns]
+    table = read(path)
+    columns = LEGACY_COLUMNS if is_legacy(table) else COMPARISON_COLUMNS
+    missing = [c for c in columns if c not in table.columns]
     if missing:
         return [f"{path.name}: no column {', '.join(missing)}"]
     want = expected_seeds(views[stem])
@@ -84,12 +100,93 @@ def csv_problems(path: Path, views: dict[str, View]) -> list[str]:
             problems.append(f"{where}: {row['seeds']} seeds, {want} expected")
         if row["verdict"] not in VERDICTS:
             problems.append(f"{where}: verdict {row['verdict']!r} is none of {', '.join(VERDICTS)}")
-        blank = [c for c in COMPARISON_COLUMNS if c not in SOMETIMES_EMPTY and empty(row[c])]
+        blank = [c for c in columns if c not in SOMETIMES_EMPTY and empty(row[c])]
         if row["verdict"] in ("better", "worse") and empty(row["confirmed"]):
             blank.append("confirmed")
         if blank:
             problems.append(f"{where}: empty {', '.join(blank)}")
     return problems
+
+
+def read(path: Path) -> pd.DataFrame:
+    """A results CSV with only empty cells as missing (a config may be named 'None' or 'NA')."""
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def seeds_path(path: Path) -> Path:
+    """The per-seed CSV beside a comparisons CSV."""
+    return path.with_name(path.name.removesuffix("_comparisons.csv") + "_seeds.csv")
+
+
+def normal(value):
+    """A CSV cell or a recomputed value in one form: None, a bool, a str or a float."""
+    if empty(value):
+        return None
+    if isinstance(value, str):
+        return {"True": True, "False": False}.get(value, value)
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    return float(value)
+
+
+def same(a, b) -> bool:
+    a, b = normal(a), normal(b)
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=REL, abs_tol=ABS)
+    return a == b
+
+
+def counts_of(seeds: pd.DataFrame, config: str, reference: str, row: dict) -> stats.ImageCounts | None:
+    """A comparison's McNemar counts from the per-seed CSV, with image_ss and test_images from its CSV row."""
+    paired = seeds[(seeds["config"] == config) & (seeds["reference"] == reference) & seeds["only_config"].notna()]
+    if paired.empty or empty(row["image_ss"]) or empty(row["test_images"]):
+        return None
+    return stats.ImageCounts(int(row["test_images"]), dict(zip(paired["seed"], paired["only_config"].astype(int))),
+                             dict(zip(paired["seed"], paired["only_reference"].astype(int))), int(row["image_ss"]))
+
+
+def recompute(path: Path) -> tuple[int, list[str]]:
+    """(rows checked, mismatches): every number and verdict of a comparisons CSV recomputed with stats.decide from
+    the per-seed test accuracies and McNemar counts of its <view>_seeds.csv (image_ss, the one sum over the test
+    images, is taken from the row: it needs the predictions). Also each seed's counts against its accuracies."""
+    table, seeds = read(path), read(seeds_path(path))
+    acc = {config: dict(zip(group["seed"], group["test_acc"])) for config, group in seeds.groupby("config")}
+    rows = table.to_dict("records")
+    problems = []
+    found = []
+    for row in rows:
+        counts = counts_of(seeds, row["config"], row["reference"], row)
+        mine, theirs = acc.get(row["config"], {}), acc.get(row["reference"], {})
+        for seed, n01 in (counts.only_config.items() if counts else ()):
+            by_counts = (n01 - counts.only_reference[seed]) / counts.n_images
+            if seed in theirs and not math.isclose(by_counts, mine[seed] - theirs[seed], abs_tol=1e-9):
+                problems.append(f"{path.name}: {row['config']}: seed {seed}: only_config - only_reference gives "
+                                f"{by_counts:+.6f}, test_acc {mine[seed] - theirs[seed]:+.6f}")
+        found.append(stats.compare(row["config"], row["reference"], mine, theirs, float(row["margin"]), counts=counts))
+    again = comparison_rows(rows[0]["study"] if rows else "", stats.decide(found))
+    for row, new in zip(rows, again):
+        problems += [f"{path.name}: {row['config']}: {column} is {row[column]}, recomputed from "
+                     f"{seeds_path(path).name}: {new[column]}"
+                     for column in COMPARISON_COLUMNS if not same(row[column], new[column])]
+    return len(rows), problems
+
+
+def recompute_problems(csvs: list[Path]) -> tuple[list[str], list[str]]:
+    """(problems, a summary line) of recomputing every comparisons CSV that has per-seed files to recompute from."""
+    checked, mismatches, problems, legacy = 0, [], [], []
+    for path in csvs:
+        if is_legacy(read(path)):
+            legacy.append(f"{path.parent.name}/{path.name}")
+        elif not seeds_path(path).exists():
+            problems.append(f"{path.name}: no {seeds_path(path).name} to recompute it from")
+        else:
+            n, found = recompute(path)
+            checked, mismatches = checked + n, mismatches + found
+    line = f"recomputed from the per-seed files: {checked} rows checked, {len(mismatches)} mismatches"
+    if legacy:
+        line += (f"; made before per-seed files, not recomputable until their part is made again: "
+                 f"{len(legacy)} CSVs ({', '.join(legacy)})")
+    return problems + mismatches, line
 
 
 def machine_paths() -> list[str]:
@@ -159,7 +256,7 @@ def evidence_problems(folder: Path) -> list[str]:
     for view in json.loads(path.read_text()).get(EVIDENCE_KEY, {}).get("views", []):
         stem = View(view["study"], view["dataset"], view["recipe"]).name
         csv = folder / f"{stem}_comparisons.csv"
-        rows = {row["config"]: row for row in pd.read_csv(csv).to_dict("records")} if csv.exists() else {}
+        rows = {row["config"]: row for row in read(csv).to_dict("records")} if csv.exists() else {}
         for e in view["configs"]:
             c, row = e.get("comparison"), rows.get(e["name"])
             if (c is None) != (row is None) or (c and (c["verdict"] != row["verdict"]
@@ -214,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     views = views_by_name()
     csvs = sorted(path for folder in folders for path in folder.glob("*_comparisons.csv"))
     problems = [p for path in csvs for p in csv_problems(path, views)]
+    recomputed, summary = recompute_problems(csvs)
+    problems += recomputed
     problems += [p for folder in folders for p in code_problems(folder) + evidence_problems(folder)]
     problems += machine_paths() + readme_problems()
     problems += precision_problems()
@@ -221,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         problems += regeneration_problems(args.logroot.resolve(), folders[0])
     for line in problems:
         print(line)
+    print(summary)
     if not problems:
         print(f"ok: {len(csvs)} comparisons CSVs in {', '.join(f.name for f in folders)}, each part's evidence theirs; "
               "README's findings and table and FINDINGS.md are the parts'; performance.md's precision table is the "

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 import run  # noqa: E402
 from analysis import View  # noqa: E402
-from dataloader import DATASETS, get_dataset  # noqa: E402
+from dataset_facts import DATASETS, get_dataset  # noqa: E402
 from findings import EVIDENCE_KEY, comparison_entry  # noqa: E402
 from recipes import RECIPES  # noqa: E402
 from studies import OPTIM_STUDIES, RUN_STUDIES  # noqa: E402

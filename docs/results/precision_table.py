@@ -18,7 +18,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 from analysis import View  # noqa: E402
-from dataloader import DATASETS, get_dataset  # noqa: E402
+from dataset_facts import DATASETS, get_dataset  # noqa: E402
 from recipes import RECIPES  # noqa: E402
 from report import DAGGER, choices_footnote, size_words, t_only  # noqa: E402
 from stats import Comparison  # noqa: E402
