@@ -16,7 +16,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runstore import (STORE, VIEW_FILE, _fill, _swap_in, _temp_dir, config_key, device_type, identity_config,
+from runstore import (STORE, VIEW_FILE, _fill, _swap_in, _temp_dir, code_digest, config_key, device_type, identity_config,
                       link_view, publish, read_result, run_digest_of, run_id, store_path, view_path)
 from studies import manifest_name
 from utils import read_json, write_json
@@ -188,14 +188,14 @@ def adopt(old_dir: Path, task: dict, probe_dir: Path) -> dict:
     result, config = read_result(old_dir), task["config"]
     adopted = {"from": _relative(old_dir, logdir), "probe": _relative(probe_dir, logdir),
                "code_digest": result.get("code_digest"), "torch_version": result.get("torch_version")}
-    new = {**result, "code_digest": task["code_digest"], "config_id": task["config_id"], "adopted": adopted}
+    today = {"code_digest": task["code_digest"], "config_id": task["config_id"], "numeric_code": code_digest()}
+    new = {**result, **today, "adopted": adopted}
     tmp = _temp_dir(store)
     try:
         _fill(old_dir, tmp, lambda name: name)
         for name, record in (("result.json", new), ("config.json", None)):
             if name == "config.json" and (tmp / name).is_file():
-                record = {**read_json(tmp / name), "code_digest": task["code_digest"],
-                          "config_id": task["config_id"], "adopted": adopted}
+                record = {**read_json(tmp / name), **today, "adopted": adopted}
             if record is not None:
                 (tmp / name).unlink(missing_ok=True)  # a link to the older run's file: that one stays as it was
                 write_json(tmp / name, record)

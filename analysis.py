@@ -171,7 +171,7 @@ def label(runs: list[dict]) -> list[dict]:
     codes: dict[str, set] = {}
     for r in runs:
         dirs.setdefault(r["name"], set()).add(r["config_dir"])
-        codes.setdefault(r["name"], set()).add(r.get("code_digest"))
+        codes.setdefault(r["name"], set()).add(code_name(r))
 
     def of(r: dict) -> str:
         if len(dirs[r["name"]]) == 1:
@@ -183,8 +183,10 @@ def label(runs: list[dict]) -> list[dict]:
 
 
 def code_name(run: dict) -> str:
-    """The first 8 hex digits of the code digest that trained the run ('unrecorded' for runs older than digests)."""
-    return (run.get("code_digest") or "unrecorded")[:8]
+    """The first 8 hex digits of the numeric code that trained the run as a whole (`numeric_code`; older runs recorded
+    only `code_digest`, which was that), 'unrecorded' for runs older than digests. A run's own `code_digest` is its
+    config's share of the code (digest.run_digest), different for configs of one study."""
+    return (run.get("numeric_code") or run.get("code_digest") or "unrecorded")[:8]
 
 
 def read_scalars(run_dir: Path) -> pd.DataFrame:

@@ -600,6 +600,11 @@ def code_digest(root: Path = ROOT) -> str:
     return _hash(_Walk(_program(_files(Path(root))), None).run())
 
 
+def source_digest(source: Source) -> str:
+    """code_digest of the modules `source` gives (source_at(commit): the numeric code as a whole at that commit)."""
+    return _hash(_Walk(_parsed(source), None).run())
+
+
 def run_digest(config: dict, source: Source | None = None) -> str:
     """16 hex digits naming the code that decides this (normalised) config's numbers.
 

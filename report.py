@@ -494,7 +494,8 @@ def family_words(found: list[stats.Comparison]) -> str:
 
 
 def code_line(runs: list[dict]) -> str:
-    """Which code trained the study's runs: their code digests (runstore.code_digest), with run counts."""
+    """Which code trained the study's runs: the digests of the numeric code as a whole (analysis.code_name), with run
+    counts."""
     counts: dict[str, int] = {}
     for r in runs:
         counts[code_name(r)] = counts.get(code_name(r), 0) + 1

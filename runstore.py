@@ -128,9 +128,10 @@ def view_path(logdir: str | Path, study: str, name: str, rid: str, seed: int) ->
 
 
 def identity(config: dict, code: str, env: dict) -> dict:
-    """What train_run records of a run's identity: run id, code digest, and its HParams trial (the view's dir)."""
+    """What train_run records of a run's identity: run id, its config's code digest, the digest of the numeric code as
+    a whole (for a person: which version trained it), and its HParams trial (the view's dir)."""
     rid = run_id(config, code, env)
-    return {"config_id": rid, "code_digest": code, "trial": f"{config['name']}-{rid}"}
+    return {"config_id": rid, "code_digest": code, "numeric_code": code_digest(), "trial": f"{config['name']}-{rid}"}
 
 
 def make_task(config: dict, logdir: str | Path, dataset, code: str, env: dict | None = None, **options) -> dict:
