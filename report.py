@@ -420,7 +420,8 @@ def study_section(data: dict, resultdir: Path) -> list[str]:
     lines += [code_line(runs), ""]
     if data.get("latest_only"):
         lines += [f"Configs of the latest invocation: `{data['manifest'].get('command', '?')}`.", ""]
-    for figure in (f"compare_{name}.png", f"grad_norms_{name}.png", f"confusion_{name}.png",
+    for figure in (f"compare_{name}.png", f"lr_sweep_{name}.png", f"grad_norms_{name}.png",
+                   f"quick_vs_full_{name.removesuffix('-full').removesuffix('-quick')}.png", f"confusion_{name}.png",
                    f"misclassified_{name}.png"):
         if (resultdir / figure).exists():
             lines += [f"![{figure}]({figure})", ""]

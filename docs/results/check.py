@@ -3,7 +3,8 @@
     python docs/results/check.py     # every folder's comparisons CSVs: seeds, verdicts, columns; its runs all of
                                      # today's code; README's table is table.py's composition of the parts,
                                      # with its line of links to each part's REPORT.md; performance.md's precision
-                                     # table is precision_table.py's; no machine path
+                                     # table is precision_table.py's; the overview figures are
+                                     # overview.py's drawing of the parts; no machine path
     python docs/results/check.py --results docs/results/mnist-quick LOGROOT
                                      # and plot.py remakes that folder byte for byte from LOGROOT/logs
                                      # (minutes: it reads every run)
@@ -35,6 +36,7 @@ from runstore import code_digest  # noqa: E402
 from stats import VERDICTS  # noqa: E402
 from studies import OPTIM_STUDIES, RUN_STUDIES  # noqa: E402
 from table import README, README_MARK, RESULTS, table  # noqa: E402
+import overview  # noqa: E402
 import precision_table  # noqa: E402
 
 ARCHIVE = RESULTS / "older"
@@ -132,6 +134,15 @@ def precision_problems() -> list[str]:
     return []
 
 
+def overview_problems(results: Path = RESULTS) -> list[str]:
+    """The committed overview figures against what overview.py draws from the parts' comparisons CSVs now."""
+    with tempfile.TemporaryDirectory() as tmp:
+        made = overview.write(results, Path(tmp))
+        return [f"{path.name}: not overview.py's drawing of the parts' comparisons (python docs/results/overview.py)"
+                for path in made if not (results / path.name).is_file()
+                or not filecmp.cmp(path, results / path.name, shallow=False)]
+
+
 def regeneration_problems(logroot: Path, results: Path) -> list[str]:
     """Files that plot.py, run on LOGROOT/logs, writes otherwise than `results` holds."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -166,14 +177,15 @@ def main(argv: list[str] | None = None) -> int:
     csvs = sorted(path for folder in folders for path in folder.glob("*_comparisons.csv"))
     problems = [p for path in csvs for p in csv_problems(path, views)]
     problems += [p for folder in folders for p in code_problems(folder)] + machine_paths() + readme_problems()
-    problems += precision_problems()
+    problems += precision_problems() + overview_problems()
     if args.logroot:
         problems += regeneration_problems(args.logroot.resolve(), folders[0])
     for line in problems:
         print(line)
     if not problems:
         print(f"ok: {len(csvs)} comparisons CSVs in {', '.join(f.name for f in folders)}; README's table is the "
-              "parts' and links each; performance.md's precision table is the precision folder's"
+              "parts' and links each; performance.md's precision table is the precision folder's; the overview figures "
+              "are overview.py's"
               + (f"; {folders[0].name} made again byte for byte" if args.logroot else ""))
     return 1 if problems else 0
 
