@@ -62,7 +62,7 @@ def colors_for(names: list[str]) -> dict[str, tuple]:
 
 
 def save(fig, path: Path) -> Path:
-    """Save a figure atomically (readers never see half a PNG), DPI pixels an inch: the same logs give the same bytes."""
+    """Save a figure atomically (readers never see half a PNG) at DPI: the same logs give the same bytes."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
     plt.close(fig)
@@ -282,7 +282,8 @@ def plot_compare(view: View, runs: list[dict], rows: list[dict], scalars: pd.Dat
     compares) each config's difference from its reference; one color per config."""
     colors, x, found = colors_for([row["name"] for row in rows]), x_column(rows), found or []
     names = [row["name"] for row in rows]
-    heights = [0.22 * math.ceil(len(names) / legend_columns(names)), 2.7, 2.7] + ([0.95 + 0.3 * len(found)] if found else [])
+    legend_height = 0.22 * math.ceil(len(names) / legend_columns(names))
+    heights = [legend_height, 2.7, 2.7] + ([0.95 + 0.3 * len(found)] if found else [])
     fig = plt.figure(figsize=(WIDTH, sum(heights) + 0.8), layout="constrained")
     grid = fig.add_gridspec(len(heights), 2, height_ratios=heights)
     loss = fig.add_subplot(grid[1, 0])
@@ -292,7 +293,6 @@ def plot_compare(view: View, runs: list[dict], rows: list[dict], scalars: pd.Dat
     plot_curve(val_error, scalars, rows, colors, "val/acc", "val error", x)
     for ax in (loss, val_loss, val_error):
         log_axis(ax, "y")
-    for ax in (loss, val_loss, val_error):
         x_axis(ax, x, max(r["epochs"] for row in rows for r in row["runs"]))
     plot_accuracy(fig.add_subplot(grid[2, 1]), rows, colors)
     if found:  # a study of one config, or of no reference, has no comparison to draw
@@ -355,11 +355,7 @@ def plot_grad_norms(view: View, rows: list[dict], scalars: pd.DataFrame, path: P
         means = [mine.loc[mine["tag"] == f"grad_norm/{layer}", "value"].mean() for layer in layers]
         profile.plot(range(1, len(layers) + 1), means, marker="o", color=colors[row["name"]], label=row["name"])
         ax.set_title(row["name"], color=colors[row["name"]])
-        if x == "step":
-            log_axis(ax, "x")
-            ax.set_xlabel("optimizer steps (log scale)")
-        else:
-            x_axis(ax, x, max(r["epochs"] for r in row["runs"]))
+        x_axis(ax, x, max(r["epochs"] for r in row["runs"]))
         if layers:
             ax.legend(fontsize=7.5, ncol=2, framealpha=0.7, handlelength=1.2, columnspacing=0.8, borderpad=0.3)
         ax.yaxis.set_tick_params(labelleft=True)
@@ -406,24 +402,23 @@ def plot_quick_vs_full(quick: dict, full: dict, path: Path) -> Path:
         ax.set(xlabel="epoch (log scale)", ylabel="val error (%)")
     key = axes[len(names)]
     key.axis("off")
-    key.legend(handles=[Line2D([], [], color="black", linestyle=styles[d["view"].recipe],
-                                                label=recipe_words(d)) for d in (quick, full)],
+    key.legend(handles=[Line2D([], [], color="black", linestyle=styles[d["view"].recipe], label=recipe_words(d))
+                        for d in (quick, full)],
                loc="center", title="recipe (line: geometric mean\nover seeds, band: ±1 sd)", frameon=False)
     for ax in axes[len(names) + 1:]:
         ax.axis("off")
     view = full["view"]
-    fig.suptitle(wrapped(f"study {view.study} on {run_dataset(full['runs'][0]).title}: val error under the quick and the "
-                         "full recipe (error: 100 − accuracy)"))
+    fig.suptitle(wrapped(f"study {view.study} on {run_dataset(full['runs'][0]).title}: val error under the quick "
+                         "and the full recipe (error: 100 − accuracy)"))
     return save(fig, path)
 
 
 def recipe_words(data: dict) -> str:
     """'quick: 2 epochs, batch 64' of a loaded view, from its runs' configs."""
-    configs = [r["config"] for r in data["runs"]]
-    epochs = sorted({c["epochs"] for c in configs})
-    batches = sorted({c["batch_size"] for c in configs})
-    span = (lambda v: f"{v[0]}" if len(v) == 1 else f"{v[0]} to {v[-1]}")
-    return f"{data['view'].recipe}: {span(epochs)} epochs, batch {span(batches)}"
+    def span(key: str) -> str:
+        values = sorted({r["config"][key] for r in data["runs"]})
+        return f"{values[0]}" if len(values) == 1 else f"{values[0]} to {values[-1]}"
+    return f"{data['view'].recipe}: {span('epochs')} epochs, batch {span('batch_size')}"
 
 
 @styled
@@ -594,7 +589,8 @@ def main(argv: list[str] | None = None) -> int:
         written += draw(loaded[view.name], resultdir)
     for quick, full in pairs:
         if loaded[quick.name]["rows"] and loaded[full.name]["rows"]:
-            written.append(plot_quick_vs_full(loaded[quick.name], loaded[full.name], quick_vs_full_path(resultdir, full)))
+            written.append(plot_quick_vs_full(loaded[quick.name], loaded[full.name],
+                                              quick_vs_full_path(resultdir, full)))
     written.append(write_report(logdir, loaded, resultdir))
     choices = write_choices(loaded, resultdir)
     written += choices
