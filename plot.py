@@ -23,7 +23,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis import (PROG, View, best_run, find_views, focus_rows, layer_names, load_view,  # noqa: E402
+from analysis import (PROG, View, best_run, find_views, focus_rows, grad_ratios, layer_names, load_view,  # noqa: E402
                       natural_key, run_dataset, warn, write_comparisons)
 import report  # noqa: E402
 from report import plural, pct, write_choices, write_report  # noqa: E402
@@ -134,8 +134,8 @@ def log_axis(ax, which: str = "y") -> None:
     decades = math.log10(high / low) if low > 0 else 9
     axis = ax.yaxis if which == "y" else ax.xaxis
     subs = (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)
-    if decades < 0.6:
-        subs = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
+    if decades < 1.2:
+        subs = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0) if decades >= 0.6 else (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
     axis.set_major_locator(LogLocator(base=10, subs=subs))
     axis.set_major_formatter(FuncFormatter(plain_numbers))
     axis.set_minor_formatter(NullFormatter())
@@ -283,21 +283,23 @@ def plot_compare(view: View, runs: list[dict], rows: list[dict], scalars: pd.Dat
     colors, x, found = colors_for([row["name"] for row in rows]), x_column(rows), found or []
     names = [row["name"] for row in rows]
     legend_height = 0.22 * math.ceil(len(names) / legend_columns(names))
-    heights = [legend_height, 2.7, 2.7] + ([0.95 + 0.3 * len(found)] if found else [])
-    fig = plt.figure(figsize=(WIDTH, sum(heights) + 0.8), layout="constrained")
-    grid = fig.add_gridspec(len(heights), 2, height_ratios=heights)
-    loss = fig.add_subplot(grid[1, 0])
-    val_loss, val_error = fig.add_subplot(grid[1, 1], sharex=loss), fig.add_subplot(grid[2, 0], sharex=loss)
+    heights = [legend_height + 5.6] + ([0.95 + 0.3 * len(found)] if found else [])
+    fig = plt.figure(figsize=(WIDTH, sum(heights) + 0.5), layout="constrained")
+    # subfigures: the forest's long labels must not push the curves' panels to the right
+    curves, *forest = fig.subfigures(len(heights), 1, height_ratios=heights) if found else [fig]
+    grid = curves.add_gridspec(3, 2, height_ratios=[legend_height, 2.7, 2.7])
+    loss = curves.add_subplot(grid[1, 0])
+    val_loss, val_error = curves.add_subplot(grid[1, 1], sharex=loss), curves.add_subplot(grid[2, 0], sharex=loss)
     plot_train_loss(loss, scalars, rows, colors, x)
     plot_curve(val_loss, scalars, rows, colors, "val/loss", "val loss", x)
     plot_curve(val_error, scalars, rows, colors, "val/acc", "val error", x)
     for ax in (loss, val_loss, val_error):
         log_axis(ax, "y")
         x_axis(ax, x, max(r["epochs"] for row in rows for r in row["runs"]))
-    plot_accuracy(fig.add_subplot(grid[2, 1]), rows, colors)
-    if found:  # a study of one config, or of no reference, has no comparison to draw
-        plot_differences(fig.add_subplot(grid[3, :]), found, colors)
-    legend_row(fig.add_subplot(grid[0, :]), *loss.get_legend_handles_labels())
+    plot_accuracy(curves.add_subplot(grid[2, 1]), rows, colors)
+    legend_row(curves.add_subplot(grid[0, :]), *loss.get_legend_handles_labels())
+    if forest:  # a study of one config, or of no reference, has no comparison to draw
+        plot_differences(forest[0].add_subplot(), found, colors)
     diverged = sorted({r["label"] for r in runs if r["status"] != "ok"}, key=natural_key)
     note = f"; diverged, not shown: {', '.join(diverged)}" if diverged else ""
     which = "each optimizer at its best rate on val" if traits(view.study).best_rates else plural(len(rows), "config")
@@ -323,54 +325,85 @@ def grad_layers(scalars: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[st
     return mine, layer_names(mine["tag"].unique())
 
 
-def grad_points_words(scalars: pd.DataFrame, rows: list[dict]) -> str:
-    """What one point of the gradient-norm curves is: a logged sample, or an epoch's mean where the logs hold one
-    value an epoch per layer (train.py's log: the mean of the samples it takes every few steps)."""
+def over_training(scalars: pd.DataFrame, rows: list[dict]) -> bool:
+    """Whether the logs hold gradient norms often enough to draw them over training: more than one value an epoch
+    per layer. train.py logs one (the epoch's mean of samples every 10 steps); a curve of 2 points says nothing."""
     logged = scalars[scalars["tag"].str.startswith("grad_norm/")].groupby(["name", "seed", "tag"]).size()
     epochs = max(r["epochs"] for row in rows for r in row["runs"])
-    if not len(logged) or logged.max() <= epochs:
-        return "each point an epoch's mean, as logged; mean over seeds"
-    return "each logged sample, mean over seeds"
+    return bool(len(logged)) and logged.max() > epochs
+
+
+def plot_grad_profile(ax, scalars: pd.DataFrame, rows: list[dict], colors) -> None:
+    """Each config's gradient norm by layer, input side first, averaged over training and seeds."""
+    for row in rows:
+        mine, layers = grad_layers(scalars, row["name"])
+        means = [mine.loc[mine["tag"] == f"grad_norm/{layer}", "value"].mean() for layer in layers]
+        ax.plot(range(1, len(layers) + 1), means, marker="o", color=colors[row["name"]], label=row["name"])
+    log_axis(ax, "y")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set(title="mean over training, by layer", xlabel="layer (1 = input side)", ylabel="gradient L2 norm")
+    ax.legend(fontsize=7.5, ncol=2 if len(rows) > 4 else 1, framealpha=0.7, handlelength=1.2, columnspacing=0.8,
+              borderpad=0.3)
+
+
+def plot_grad_ratios(ax, scalars: pd.DataFrame, rows: list[dict], colors) -> None:
+    """Each config's first layer's gradient norm over its last layer's (REPORT.md's ratio): a dot per seed, the
+    geometric mean marked; below 1, the gradient shrinks on its way to the input."""
+    shown = [(row, grad_ratios(scalars, row)) for row in rows]
+    shown = [(row, ratios) for row, ratios in shown if ratios]
+    for i, (row, ratios) in enumerate(shown):
+        values = list(ratios.values())
+        ax.scatter(values, [i] * len(values), color="black", s=8, alpha=0.55, zorder=3, linewidths=0)
+        ax.plot([math.exp(statistics.mean(map(math.log, values)))], [i], marker="o", markersize=7,
+                color=colors[row["name"]], zorder=4)
+    ax.axvline(1, color="gray", linewidth=1, linestyle="--")
+    ax.set_yticks(range(len(shown)), [row["name"] for row, _ in shown])
+    ax.set_ylim(len(shown) - 0.5, -0.5)
+    ax.grid(axis="y", visible=False)
+    log_axis(ax, "x")
+    ax.set(title="first layer's norm over last layer's (dots: seeds)", xlabel="ratio (log scale)")
 
 
 @styled
 def plot_grad_norms(view: View, rows: list[dict], scalars: pd.DataFrame, path: Path) -> Path:
-    """Per-layer gradient norms: each config's profile from input to output, and each layer over training."""
+    """Per-layer gradient norms: each config's profile from input to output and its first-to-last layer ratio;
+    where the logs hold more than one value an epoch, each config's layers over training below."""
     colors, x = colors_for([row["name"] for row in rows]), x_column(rows)
-    n = len(rows) + 1
-    ncols = min(n, 3)
-    nrows = math.ceil(n / ncols)
-    # one shared y axis: a layer whose gradients are 100x smaller than in another config must look it
-    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, 2.55 * nrows + 0.7), layout="constrained", squeeze=False,
-                             sharey=True)
-    axes = axes.ravel()
-    profile = axes[0]
-    for ax, row in zip(axes[1:], rows):
-        mine, layers = grad_layers(scalars, row["name"])
-        for j, layer in enumerate(layers):
-            points = mine[mine["tag"] == f"grad_norm/{layer}"]
-            g = points.groupby(x)["value"].mean()
-            ax.plot(g.index, g.to_numpy(), marker="o" if len(g) <= 20 else None, markersize=3.5, label=layer,
-                    color=plt.get_cmap("viridis")(j / max(len(layers) - 1, 1)))
-        means = [mine.loc[mine["tag"] == f"grad_norm/{layer}", "value"].mean() for layer in layers]
-        profile.plot(range(1, len(layers) + 1), means, marker="o", color=colors[row["name"]], label=row["name"])
-        ax.set_title(row["name"], color=colors[row["name"]])
-        x_axis(ax, x, max(r["epochs"] for r in row["runs"]))
-        if layers:
-            ax.legend(fontsize=7.5, ncol=2, framealpha=0.7, handlelength=1.2, columnspacing=0.8, borderpad=0.3)
-        ax.yaxis.set_tick_params(labelleft=True)
-    log_axis(profile, "y")
-    for ax in axes[:n]:
-        ax.set_ylabel("gradient L2 norm")
-    profile.set(title="mean over training, by layer", xlabel="layer (1 = input side)")
-    profile.xaxis.get_major_locator().set_params(integer=True)
-    profile.legend(fontsize=7.5, ncol=2 if len(rows) > 4 else 1, framealpha=0.7, handlelength=1.2,
-                   columnspacing=0.8, borderpad=0.3)
-    for ax in axes[n:]:
-        ax.axis("off")
-    fig.suptitle(wrapped(f"study {view.title}: gradient L2 norm per layer (input side dark, output side yellow; "
-                         f"{grad_points_words(scalars, rows)})"))
+    curves = over_training(scalars, rows)
+    nrows = math.ceil(len(rows) / 3) if curves else 0
+    fig = plt.figure(figsize=(WIDTH, 3.3 + 2.5 * nrows + 0.5), layout="constrained")
+    top, *below = fig.subfigures(2, 1, height_ratios=[3.3, 2.5 * nrows]) if curves else [fig]
+    profile, ratio = top.subplots(1, 2, width_ratios=[1.2, 1])
+    plot_grad_profile(profile, scalars, rows, colors)
+    plot_grad_ratios(ratio, scalars, rows, colors)
+    if below:
+        axes = below[0].subplots(nrows, 3, squeeze=False, sharex=True, sharey=True).ravel()
+        for ax, row in zip(axes, rows):
+            plot_layers_over_training(ax, scalars, row, x)
+            ax.set_title(row["name"], color=colors[row["name"]])
+        log_axis(axes[0], "y")
+        for ax in axes[len(rows):]:
+            ax.axis("off")
+        for ax in axes[:len(rows)]:
+            ax.xaxis.set_tick_params(labelbottom=True)
+    logged = ("each layer's norm at every logged step, mean over seeds; the other panels average them" if curves else
+              "the logs hold each layer's norm once an epoch (the mean of samples every 10 steps), too few to draw "
+              "over training")
+    fig.suptitle(wrapped(f"study {view.title}: per-layer gradient L2 norm; {logged}", 110))
     return save(fig, path)
+
+
+def plot_layers_over_training(ax, scalars: pd.DataFrame, row: dict, x: str) -> None:
+    """One config's layers over training, input side dark, output side yellow: mean over seeds at each logged step."""
+    mine, layers = grad_layers(scalars, row["name"])
+    for j, layer in enumerate(layers):
+        g = mine[mine["tag"] == f"grad_norm/{layer}"].groupby(x)["value"].mean()
+        ax.plot(g.index, g.to_numpy(), marker="o" if len(g) <= 20 else None, markersize=3, label=layer,
+                color=plt.get_cmap("viridis")(j / max(len(layers) - 1, 1)))
+    x_axis(ax, x, max(r["epochs"] for r in row["runs"]))
+    ax.set_ylabel("gradient L2 norm")
+    if layers:
+        ax.legend(fontsize=7.5, ncol=2, framealpha=0.7, handlelength=1.2, columnspacing=0.8, borderpad=0.3)
 
 
 @styled

@@ -186,14 +186,33 @@ def test_a_one_epoch_study_keeps_epochs_and_a_one_config_study_draws_no_comparis
     assert speed["legend"] == ["SpeedNet (2 seeds)"]
 
 
-def test_gradient_norms_draw_every_logged_sample_beside_the_layer_profile(drawn):
+def test_gradient_norms_draw_every_logged_sample_below_the_layer_profile_and_ratio(drawn):
     _, seen = drawn
     fig = seen["grad_norms_activation"]
-    profile, relu, sigmoid = fig["axes"]
+    profile, ratio, relu, sigmoid = fig["axes"]
     assert profile["title"] == "mean over training, by layer" and profile["legend"] == ["relu", "sigmoid"]
-    assert {ax["yscale"] for ax in fig["axes"]} == {"log"} and relu["xlabel"] == "epoch"
-    assert relu["legend"] == ["fc1", "fc2"] and relu["lines"] == 2
-    assert "each logged sample, mean over seeds" in fig["suptitle"]
+    assert (ratio["xscale"], ratio["yticks"]) == ("log", ["relu", "sigmoid"])
+    assert {ax["yscale"] for ax in (profile, relu, sigmoid)} == {"log"} and relu["xlabel"] == "epoch"
+    assert relu["legend"] == ["fc1", "fc2"] and relu["lines"] == 2 and sigmoid["title"] == "sigmoid"
+    assert "each layer's norm at every logged step" in fig["suptitle"]
+
+
+def test_gradient_norms_logged_once_an_epoch_draw_no_curves_of_two_points(logs, monkeypatch, tmp_path):
+    [(view, found)] = [(v, f) for v, f in analysis.find_views(logs).items() if v.study == "activation"]
+    data = analysis.load_view(view, found, with_scalars=True)
+    scalars, rows = data["scalars"], data["rows"]
+    assert plot.over_training(scalars, rows)  # every 2 steps
+    once = scalars[~scalars["tag"].str.startswith("grad_norm/") | (scalars["step"] == 8)]  # train.py's log
+    assert not plot.over_training(once, rows)
+    seen = {}
+    monkeypatch.setattr(plot, "save", lambda fig, path: seen.setdefault("fig", fig))
+    plot.plot_grad_norms(view, rows, once, tmp_path / "g.png")
+    profile, ratio = seen["fig"].axes
+    assert "once an epoch" in seen["fig"].get_suptitle().replace("\n", " ")
+    # relu's first and last layers alike, sigmoid's first 100 times smaller: the ratios REPORT.md quotes
+    marks = [line.get_xdata()[0] for line in ratio.get_lines() if line.get_marker() == "o"]
+    assert marks == pytest.approx([1.0, 0.01])
+    plot.plt.close(seen["fig"])
 
 
 def test_quick_against_full_puts_both_recipes_in_each_networks_panel(drawn):
@@ -211,14 +230,6 @@ def test_the_sweep_is_its_own_figure_and_the_compare_figure_holds_each_optimizer
     assert seen["compare_optim_sweep"]["legend"] == ["adam_lr0.001 (2 seeds)", "sgd_lr0.1 (2 seeds)"]
     [sweep] = seen["lr_sweep_optim_sweep"]["axes"]
     assert (sweep["xscale"], sweep["yscale"], sweep["legend"]) == ("log", "log", ["adam", "sgd"])
-
-
-def test_grad_point_words_say_what_a_point_is(logs):
-    [(view, found)] = [(v, f) for v, f in analysis.find_views(logs).items() if v.study == "activation"]
-    data = analysis.load_view(view, found, with_scalars=True)
-    assert plot.grad_points_words(data["scalars"], data["rows"]) == "each logged sample, mean over seeds"
-    once = data["scalars"][~data["scalars"]["tag"].str.startswith("grad_norm/") | (data["scalars"]["step"] == 8)]
-    assert plot.grad_points_words(once, data["rows"]) == "each point an epoch's mean, as logged; mean over seeds"
 
 
 def test_the_same_logs_draw_the_same_bytes(logs, drawn, tmp_path):
