@@ -6,15 +6,18 @@
 """
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 import sys
+import textwrap
 from pathlib import Path
+from typing import Callable
 
-from analysis import (PROG, View, best_run, find_views, focus_rows, layer_names, load_view, natural_key, run_dataset,
-                      warn, write_comparisons, write_seeds)
+from analysis import (PROG, View, best_run, find_views, focus_rows, grad_ratios, layer_names, load_view, natural_key,
+                      run_dataset, warn, write_comparisons, write_seeds)
 import report
-from report import pct, write_choices, write_report
+from report import plural, pct, write_choices, write_report
 from studies import margins_in_words, traits
 from cli import Parser, check_writable, exit_with, positive_float
 from utils import (LazyModule, UsageError, atomic_path, disk_full_message, is_disk_full, load_predictions,
@@ -30,6 +33,8 @@ def _agg() -> None:
 # imported when first used: `plot.py --help` and the modules that import this one for a constant wait for none
 plt = LazyModule("matplotlib.pyplot", setup=_agg)
 mcolors = LazyModule("matplotlib.colors", setup=_agg)
+mlines = LazyModule("matplotlib.lines", setup=_agg)
+mticker = LazyModule("matplotlib.ticker", setup=_agg)
 np = LazyModule("numpy")
 pd = LazyModule("pandas")
 
@@ -37,6 +42,26 @@ N_MISCLASSIFIED = 32
 
 
 # ---- figures -------------------------------------------------------------------------------------
+# Every figure is drawn for the width README and REPORT.md show it at: WIDTH inches at DPI is 900 px, with
+# fonts sized for that width, so nothing is shrunk on the page.
+
+DPI = 100
+WIDTH = 9.0  # inches: 900 px
+STYLE = {"font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9, "xtick.labelsize": 8.5, "ytick.labelsize": 8.5,
+         "legend.fontsize": 8.5, "legend.title_fontsize": 8.5, "figure.titlesize": 10.5, "axes.grid": True,
+         "grid.linewidth": 0.5, "grid.alpha": 0.35, "lines.linewidth": 1.4, "figure.dpi": DPI}
+CURVE_POINTS = 400  # a smoothed curve is drawn through this many of its points: enough for the eye, quick to render
+ERROR_FLOOR = 0.01  # % : a val error of 0 has no place on a log axis; drawn at this floor instead
+
+
+def styled(draw_figure: Callable) -> Callable:
+    """Draw the figure under STYLE (rc_context: other matplotlib users in the process keep their settings)."""
+    @functools.wraps(draw_figure)
+    def wrapper(*args, **kwargs):
+        with plt.rc_context(STYLE):
+            return draw_figure(*args, **kwargs)
+    return wrapper
+
 
 def colors_for(names: list[str]) -> dict[str, tuple]:
     cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
@@ -44,24 +69,14 @@ def colors_for(names: list[str]) -> dict[str, tuple]:
 
 
 def save(fig, path: Path) -> Path:
-    """Save a figure atomically: readers never see half a PNG, and a failed write (a full disk) leaves no part."""
+    """Save a figure atomically (readers never see half a PNG) at DPI: the same logs give the same bytes; a failed
+    write (a full disk) leaves no part."""
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=110)
+            fig.savefig(tmp, format="png", dpi=DPI)
     finally:
         plt.close(fig)
     return path
-
-
-def band(ax, x, mean, std, color, label, dodge: float = 0.0) -> None:
-    """A mean line with a band of plus or minus one std; a single point gets an error bar instead."""
-    x = np.asarray(x, dtype=float) + dodge
-    std = np.nan_to_num(np.asarray(std, dtype=float))
-    ax.plot(x, mean, color=color, label=label, marker="o" if len(x) <= 20 else None, markersize=4)
-    if len(x) == 1:
-        ax.errorbar(x, mean, yerr=std, color=color, capsize=3)
-    else:
-        ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
 
 
 def smoothed(values: pd.Series) -> pd.Series:
@@ -70,76 +85,131 @@ def smoothed(values: pd.Series) -> pd.Series:
     return values.ewm(span=span, adjust=True).mean()
 
 
-def run_label(name: str, n: int) -> str:
-    """A curve's legend entry: n is the number of seeds averaged into it."""
-    return f"{name} ({n} seed{'s' if n != 1 else ''})"
+def x_column(rows: list[dict]) -> str:
+    """The curves' x: 'step' where the configs take different numbers of optimizer steps an epoch (batch size),
+    else 'epoch'. Runs older than steps_per_epoch in result.json keep epochs."""
+    per_epoch = {r.get("steps_per_epoch") for row in rows for r in row["runs"]}
+    return "step" if len(per_epoch) > 1 and None not in per_epoch else "epoch"
 
 
-def plot_train_loss(ax, scalars: pd.DataFrame, rows: list[dict], colors) -> None:
-    for row in rows:
-        curves = []
-        for r in row["runs"]:
-            s = scalars[(scalars["name"] == row["name"]) & (scalars["seed"] == r["seed"])
-                        & (scalars["tag"] == "train/loss")].sort_values("step")
-            curves.append(pd.Series(smoothed(s["value"]).to_numpy(), index=s["epoch"].to_numpy()))
-        curves = [c for c in curves if len(c)]  # a seed whose event file is unreadable has no curve
-        if not curves:
-            continue
-        frame = pd.concat(curves, axis=1)  # x in epochs: batch sizes with different step counts align
-        band(ax, frame.index, frame.mean(axis=1), frame.std(axis=1), colors[row["name"]],
-             run_label(row["name"], frame.shape[1]))
-    ax.set(title="train loss per step (EMA-smoothed), mean ± std", xlabel="epoch", ylabel="cross-entropy")
+def run_label(name: str, n: int, steps_per_epoch: int | None = None) -> str:
+    """A curve's legend entry: n is the number of seeds averaged into it; the steps an epoch where x is in steps."""
+    steps = f", {steps_per_epoch:,} steps/epoch" if steps_per_epoch else ""
+    return f"{name} ({plural(n, 'seed')}{steps})"
 
 
-def plot_curve(ax, scalars: pd.DataFrame, rows: list[dict], colors, tag: str, title: str,
-               percent: bool = False) -> None:
-    """A tag logged several times an epoch, against epochs: mean ± std over seeds at each evaluation."""
-    for row in rows:
-        s = scalars[(scalars["name"] == row["name"]) & (scalars["tag"] == tag)]
-        g = s.groupby("epoch")["value"]
-        scale = 100 if percent else 1
-        band(ax, g.mean().index, scale * g.mean(), scale * g.std(), colors[row["name"]],
-             run_label(row["name"], s["seed"].nunique()))
-    ax.set(title=title, xlabel="epoch", ylabel="accuracy (%)" if percent else "cross-entropy")
+def seed_curves(scalars: pd.DataFrame, name: str, tag: str, x: str, smooth: bool = False) -> pd.DataFrame:
+    """One config's tag as a frame: index x ('step' or 'epoch'), a column per seed (NaN where a seed has no point)."""
+    mine = scalars[(scalars["name"] == name) & (scalars["tag"] == tag)]
+    curves = {}
+    for seed, g in mine.groupby("seed"):
+        g = g.sort_values("step").drop_duplicates("step", keep="last")
+        values = smoothed(g["value"]) if smooth else g["value"]
+        curves[seed] = pd.Series(values.to_numpy(), index=g[x].to_numpy())
+    return pd.DataFrame(curves).sort_index()
 
 
-def zoom_accuracy(ax, scalars: pd.DataFrame, rows: list[dict]) -> None:
-    """Val accuracy curves crowd near 100%: start the axis just below the lowest point of the last epoch's half."""
-    s = scalars[scalars["name"].isin([row["name"] for row in rows]) & (scalars["tag"] == "val/acc")]
-    if s.empty:
+def thinned(frame: pd.DataFrame, log_x: bool, n: int = CURVE_POINTS) -> pd.DataFrame:
+    """At most about n of the frame's rows, evenly spaced along the axis the curve is drawn on (last row kept)."""
+    if len(frame) <= n:
+        return frame
+    at = np.geomspace(1, len(frame), n) - 1 if log_x else np.linspace(0, len(frame) - 1, n)
+    return frame.iloc[np.unique(np.round(at).astype(int))]
+
+
+def log_band(ax, frame: pd.DataFrame, color, label: str, linestyle: str = "-") -> None:
+    """Seeds' curves of a positive quantity on a log axis: their geometric mean, and a band of ±1 sd of the log
+    (mean ± sd would reach below zero where the log axis has no place for it)."""
+    logs = np.log(frame.clip(lower=1e-12))
+    centre, spread = logs.mean(axis=1), logs.std(axis=1).fillna(0.0)
+    x = frame.index.to_numpy(dtype=float)
+    few = len(x) <= 20  # evaluations, not steps: mark each
+    ax.plot(x, np.exp(centre), color=color, label=label, linestyle=linestyle, marker="o" if few else None,
+            markersize=3)
+    if frame.shape[1] > 1:
+        ax.fill_between(x, np.exp(centre - spread), np.exp(centre + spread), color=color, alpha=0.18, linewidth=0)
+
+
+def plain_numbers(v: float, _=None) -> str:
+    """A log axis's tick label as the number a reader looks for: 0.05, 2, 1,000 (never 10^-1.3)."""
+    return f"{v:,g}"
+
+
+def log_axis(ax, which: str = "y") -> None:
+    """A log scale labelled with plain numbers, 1-2-5 steps where the range spans two decades or less."""
+    if not ax.has_data():  # nothing to scale: a log axis of no data cannot be drawn
         return
-    late = s[s["epoch"] >= s["epoch"].max() / 2]["value"]
-    low = 100 * late.min()
-    if low > 50:
-        bottom = max(0.0, low - 2 * (100 - low) / 3)
-        ax.set_ylim(bottom, 100 - (100 - s["value"].max() * 100) / 3)
-        if 100 * s["value"].min() < bottom:  # say so: a reader must not take a cut point for a missing one
-            ax.set_title(ax.get_title() + f"\n(axis from {bottom:.1f}%: earlier, lower points are cut)")
+    getattr(ax, f"set_{which}scale")("log")
+    low, high = getattr(ax, f"get_{which}lim")()
+    decades = math.log10(high / low) if low > 0 else 9
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    subs = (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)
+    if decades < 1.2:
+        subs = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0) if decades >= 0.6 else (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
+    axis.set_major_locator(mticker.LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(mticker.FuncFormatter(plain_numbers))
+    axis.set_minor_formatter(mticker.NullFormatter())
 
 
-def epoch_axis(ax, n_epochs: int) -> None:
-    """Whole epochs on the x axis."""
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    if n_epochs == 1:
-        ax.set_xlim(0.7, 1.3)
-        ax.set_xticks([1])
+def x_axis(ax, x: str, epochs: float) -> None:
+    """Optimizer steps on a log axis (batch sizes of 16 and 1,024 differ 64-fold in steps), or epochs from 0."""
+    if x == "step":
+        log_axis(ax, "x")
+        ax.set_xlabel("optimizer steps (log scale)")
+    else:
+        ax.set_xlim(0, max(epochs, 1e-9) * 1.02)
+        if epochs > 4:  # whole epochs; fewer get halves and quarters
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xlabel("epoch")
 
 
-def plot_bars(ax, rows: list[dict], colors, values, title: str, ylabel: str, zoom: bool) -> None:
-    """Mean per config as a bar with a ± std error bar, each seed as a dot."""
-    names = [row["name"] for row in rows]
-    means = [statistics.mean(v) for v in values]
-    stds = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in values]
-    x = np.arange(len(rows))
-    ax.bar(x, means, yerr=stds, capsize=4, color=[colors[n] for n in names], alpha=0.85)
-    for xi, v in zip(x, values):
-        ax.scatter([xi] * len(v), v, color="black", s=10, zorder=3)
-    ax.set_xticks(x, names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
-    low = math.floor(min(min(v) for v in values) - max(stds + [0.1]))
-    if zoom and low >= 50:  # accuracies that cluster near the top: start the axis lower down so differences show
-        ax.set_ylim(low, min(100, ax.get_ylim()[1]))
-        title += f"\n(axis starts at {low}%)"
-    ax.set(title=title, ylabel=ylabel)
+def steps_per_epoch(row: dict) -> int | None:
+    return row["runs"][0].get("steps_per_epoch")
+
+
+def plot_train_loss(ax, scalars: pd.DataFrame, rows: list[dict], colors, x: str = "epoch") -> None:
+    """Training loss per step, each seed EMA-smoothed, on a log axis: late differences are where the answers are."""
+    for row in rows:
+        frame = seed_curves(scalars, row["name"], "train/loss", x, smooth=True)
+        if frame.empty:  # a seed whose event file is unreadable has no curve
+            continue
+        log_band(ax, thinned(frame, x == "step"), colors[row["name"]],
+                 run_label(row["name"], frame.shape[1], steps_per_epoch(row) if x == "step" else None))
+    ax.set(title="train loss (EMA-smoothed per step)", ylabel="cross-entropy (log scale)")
+
+
+def plot_curve(ax, scalars: pd.DataFrame, rows: list[dict], colors, tag: str, title: str, x: str = "epoch") -> None:
+    """A tag logged several times an epoch: each config's seeds at each evaluation, on a log axis. val/acc is drawn
+    as the error, 100 - accuracy (%): its early, low points stay on the chart and its late ones are told apart."""
+    error = tag.endswith("/acc")
+    for row in rows:
+        frame = seed_curves(scalars, row["name"], tag, x)
+        if frame.empty:
+            continue
+        if error:
+            frame = (100 * (1 - frame)).clip(lower=ERROR_FLOOR)
+        log_band(ax, frame, colors[row["name"]],
+                 run_label(row["name"], frame.shape[1], steps_per_epoch(row) if x == "step" else None))
+    ax.set(title=title, ylabel="error, 100 − accuracy (%, log scale)" if error else "cross-entropy (log scale)")
+
+
+def plot_accuracy(ax, rows: list[dict], colors) -> None:
+    """Test accuracy per config as a dot (mean) and a line (± sd over seeds), each seed a small dot: positions,
+    not bar lengths, so an axis that starts above zero exaggerates nothing."""
+    for i, row in enumerate(rows):
+        acc = [100 * a for a in row["acc"]]
+        mean, sd = statistics.mean(acc), statistics.stdev(acc) if len(acc) > 1 else 0.0
+        ax.plot([mean - sd, mean + sd], [i, i], color=colors[row["name"]], linewidth=2.5, solid_capstyle="butt")
+        ax.scatter(acc, [i] * len(acc), color="black", s=8, alpha=0.55, zorder=3, linewidths=0)
+        ax.plot([mean], [i], marker="o", color=colors[row["name"]], markersize=7, zorder=4)
+    ax.set_yticks(range(len(rows)), [row["name"] for row in rows])
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    every = [100 * a for row in rows for a in row["acc"]]
+    pad = 0.15 * max(max(every) - min(every), 0.2)
+    ax.set_xlim(min(every) - pad, min(max(every) + pad, 100.0))  # nothing above 100%
+    ax.grid(axis="y", visible=False)
+    ax.xaxis.set_major_locator(mticker.MaxNLocator(nbins=6))
+    ax.set(title="test accuracy: mean ± sd (dots: seeds)", xlabel="test accuracy (%)")
 
 
 def plot_lr_sweep(ax, runs: list[dict], colors: dict[str, tuple]) -> None:
@@ -153,129 +223,262 @@ def plot_lr_sweep(ax, runs: list[dict], colors: dict[str, tuple]) -> None:
                     if all(r["status"] == "ok" for r in rs))
         bad = sorted(lr for lr, rs in rates.items() if any(r["status"] != "ok" for r in rs))
         if ok:
-            ax.plot([lr for lr, _ in ok], [100 * v for _, v in ok], marker="o", color=color, label=opt)
+            ax.plot([lr for lr, _ in ok], [100 * (1 - v) for _, v in ok], marker="o", color=color, label=opt)
         if bad:
-            ax.scatter(bad, [0] * len(bad), marker="x", color=color, label=f"{opt}: diverged (drawn at 0)")
-    ax.set_xscale("log")
-    ax.set(title="learning-rate sweep: best val accuracy (mean over seeds)", xlabel="learning rate",
-           ylabel="val accuracy (%)")
-    ax.legend(fontsize=7, ncol=2)
+            ax.scatter(bad, [100] * len(bad), marker="x", color=color, label=f"{opt}: diverged (drawn at 100%)")
+    log_axis(ax, "x")
+    log_axis(ax, "y")
+    ax.set(title="learning-rate sweep: best val error (mean over seeds)", xlabel="learning rate (log scale)",
+           ylabel="error, 100 − accuracy (%, log scale)")
+
+
+def verdict_label(c) -> str:
+    """The verdict the report words (report.shown_verdict) with a mark (▲ better, ▼ worse, ≈ equivalent,
+    ? inconclusive), ', negligible' where its interval lies inside the margin, and the report's dagger (weak evidence),
+    a space apart."""
+    shown = report.shown_verdict(c)
+    negligible = ", negligible" if report.inside_margin(c) and shown in ("better", "worse") else ""
+    return (f"{dict(better='▲', worse='▼', equivalent='≈', inconclusive='?')[shown]} {shown}{negligible}"
+            f"{' ' + report.DAGGER if report.t_only(c) else ''}")
 
 
 def plot_differences(ax, found: list, colors) -> None:
     """Forest plot: each config minus its reference, mean over seeds, per-seed dots and verdict, with the
     simultaneous 95% interval over the study's comparisons (the one that agrees with the Holm-corrected
     verdicts, where a plain 95% interval would look significant) and the equivalence margin dotted."""
-    if not found:
-        ax.axis("off")
-        return
     for i, c in enumerate(found):
         color = colors.get(c.config, "gray")
         if c.sim_low is not None:
-            ax.plot([100 * c.sim_low, 100 * c.sim_high], [i, i], color=color, linewidth=2)
-        ax.scatter([100 * d for d in c.diffs], [i] * len(c.diffs), color="black", s=10, zorder=3)
-        ax.scatter([100 * c.mean_diff], [i], color=color, s=40, marker="D", zorder=4)
+            ax.plot([100 * c.sim_low, 100 * c.sim_high], [i, i], color=color, linewidth=2.5, solid_capstyle="butt")
+        ax.scatter([100 * d for d in c.diffs], [i] * len(c.diffs), color="black", s=8, alpha=0.55, zorder=3,
+                   linewidths=0)
+        ax.scatter([100 * c.mean_diff], [i], color=color, s=45, marker="D", zorder=4)
     ax.axvline(0, color="gray", linewidth=1, linestyle="--")
     for edge in (-1, 1):
         ax.axvline(edge * 100 * found[0].margin, color="gray", linewidth=1, linestyle=":")
-    ax.set_yticks(range(len(found)), [f"{c.config} vs {c.reference}\n{verdict_label(c)}" for c in found], fontsize=8)
-    ax.invert_yaxis()
-    ax.set(title=f"test accuracy minus the reference's (pp): mean, simultaneous 95% CI\nover "
-                 f"{found[0].family} comparisons, dots: seeds, dotted: ±{100 * found[0].margin:.2f} pp margin"
-                 + (f", {report.DAGGER}: weak evidence" if any(map(report.t_only, found)) else ""),
+    one_reference = len({c.reference for c in found}) == 1
+    ax.set_yticks(range(len(found)), [f"{c.config}{'' if one_reference else ' vs ' + c.reference}   "
+                                      f"{verdict_label(c)}" for c in found])
+    ax.set_ylim(len(found) - 0.5, -0.5)
+    ax.grid(axis="y", visible=False)
+    against = f" against {found[0].reference}" if one_reference else ""
+    ax.set(title=f"test accuracy minus the reference's{against}: mean (◆), simultaneous 95% interval over "
+                 f"{plural(len(found), 'comparison')}\ndots: seeds; dotted: ±{100 * found[0].margin:.2f} pp "
+                 f"equivalence margin" + (f"; {report.DAGGER}: weak evidence" if any(map(report.t_only, found)) else ""),
            xlabel="difference (percentage points)")
 
 
-def verdict_label(c) -> str:
-    """The verdict the report words (report.shown_verdict) with a mark (▲ better, ▼ worse, ≈ equivalent,
-    ? inconclusive), ', negligible' where its interval lies inside the margin, and the report's dagger (weak evidence)."""
-    shown = report.shown_verdict(c)
-    negligible = ", negligible" if report.inside_margin(c) and shown in ("better", "worse") else ""
-    return (f"{dict(better='▲', worse='▼', equivalent='≈', inconclusive='?')[shown]} {shown}{negligible}"
-            f"{report.DAGGER if report.t_only(c) else ''}")
+def legend_columns(labels: list[str]) -> int:
+    """As many legend entries a row as fit 900 px."""
+    return max(1, min(len(labels), 4 if max(map(len, labels), default=0) < 28 else 3))
 
 
+def legend_row(ax, handles, labels) -> None:
+    """The configs' legend in an axes of its own above the panels: with them, and never over the title."""
+    ax.axis("off")
+    if handles:
+        ncol = legend_columns(labels)
+        order = [i for column in range(ncol) for i in range(column, len(labels), ncol)]  # read row by row
+        ax.legend([handles[i] for i in order], [labels[i] for i in order], loc="center", ncol=ncol, frameon=False,
+                  borderaxespad=0)
+
+
+def wrapped(text: str, width: int = 100) -> str:
+    return "\n".join(textwrap.wrap(text, width))
+
+
+@styled
 def plot_compare(view: View, runs: list[dict], rows: list[dict], scalars: pd.DataFrame, path: Path,
                  found: list | None = None) -> Path:
-    """Curves, test accuracy, differences from the reference and wall time of a study's configs, one color per config."""
-    colors = colors_for([row["name"] for row in rows])
-    sweep = traits(view.study).best_rates
-    fig = plt.figure(figsize=(22, 13 if sweep else 9), layout="constrained")
-    grid = fig.add_gridspec(3 if sweep else 2, 4, width_ratios=[1, 1, 1, 0.55])
-    axes = [fig.add_subplot(grid[i // 3, i % 3]) for i in range(6)]
-    plot_train_loss(axes[0], scalars, rows, colors)
-    plot_curve(axes[1], scalars, rows, colors, "val/loss", "val loss, mean ± std over seeds")
-    plot_curve(axes[2], scalars, rows, colors, "val/acc", "val accuracy, mean ± std over seeds", percent=True)
-    zoom_accuracy(axes[2], scalars, rows)
-    plot_bars(axes[3], rows, colors, [[100 * a for a in row["acc"]] for row in rows],
-              "test accuracy, mean ± std (dots: seeds)", "accuracy (%)", zoom=True)
-    plot_differences(axes[4], found or [], colors)
-    plot_bars(axes[5], rows, colors, [[r["wall_time_s"] for r in row["runs"]] for row in rows],
-              "wall time per run (dots: seeds)", "seconds", zoom=False)
-    legend = fig.add_subplot(grid[:2, 3])
-    legend.axis("off")
-    handles, labels = axes[0].get_legend_handles_labels()
-    legend.legend(handles, labels, loc="center", title="config", ncol=2 if len(labels) > 16 else 1)
-    if sweep:
-        by_optimizer = {row["config"]["optimizer"]: colors[row["name"]] for row in rows}  # same color as its best rate
-        plot_lr_sweep(fig.add_subplot(grid[2, :]), runs, by_optimizer)
+    """A study's answer: train loss, val loss and val error over training, test accuracy, and (where the study
+    compares) each config's difference from its reference; one color per config."""
+    colors, x, found = colors_for([row["name"] for row in rows]), x_column(rows), found or []
+    names = [row["name"] for row in rows]
+    legend_height = 0.22 * math.ceil(len(names) / legend_columns(names))
+    heights = [legend_height + 5.6] + ([0.95 + 0.3 * len(found)] if found else [])
+    fig = plt.figure(figsize=(WIDTH, sum(heights) + 0.5), layout="constrained")
+    # subfigures: the forest's long labels must not push the curves' panels to the right
+    curves, *forest = fig.subfigures(len(heights), 1, height_ratios=heights) if found else [fig]
+    grid = curves.add_gridspec(3, 2, height_ratios=[legend_height, 2.7, 2.7])
+    loss = curves.add_subplot(grid[1, 0])
+    val_loss, val_error = curves.add_subplot(grid[1, 1], sharex=loss), curves.add_subplot(grid[2, 0], sharex=loss)
+    plot_train_loss(loss, scalars, rows, colors, x)
+    plot_curve(val_loss, scalars, rows, colors, "val/loss", "val loss", x)
+    plot_curve(val_error, scalars, rows, colors, "val/acc", "val error", x)
+    for ax in (loss, val_loss, val_error):
+        log_axis(ax, "y")
+        x_axis(ax, x, max(r["epochs"] for row in rows for r in row["runs"]))
+    plot_accuracy(curves.add_subplot(grid[2, 1]), rows, colors)
+    legend_row(curves.add_subplot(grid[0, :]), *loss.get_legend_handles_labels())
+    if forest:  # a study of one config, or of no reference, has no comparison to draw
+        plot_differences(forest[0].add_subplot(), found, colors)
     diverged = sorted({r["label"] for r in runs if r["status"] != "ok"}, key=natural_key)
     note = f"; diverged, not shown: {', '.join(diverged)}" if diverged else ""
-    which = "each optimizer at its best rate on val" if sweep else f"{len(rows)} configs"
-    fig.suptitle(f"study {view.title}: {which}{note}")
+    which = "each optimizer at its best rate on val" if traits(view.study).best_rates else plural(len(rows), "config")
+    fig.suptitle(wrapped(f"study {view.title}: {which}{note}"))
     return save(fig, path)
 
 
-def plot_grad_norms(view: View, rows: list[dict], scalars: pd.DataFrame, path: Path) -> Path:
-    """Per-layer gradient norms: each config's profile from input to output, and each layer over the epochs."""
+@styled
+def plot_sweep(view: View, runs: list[dict], rows: list[dict], path: Path) -> Path:
+    """A learning-rate sweep: each optimizer's best val error against its rate, in the colors of plot_compare."""
     colors = colors_for([row["name"] for row in rows])
-    n = len(rows) + 1
-    ncols = min(n, 4)
-    nrows = math.ceil(n / ncols)
-    # one shared y axis: a layer whose gradients are 100x smaller than in another config must look it
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 3.6 * nrows), layout="constrained", squeeze=False,
-                             sharey=True)
-    axes = axes.ravel()
-    profile = axes[0]
-    for ax, row in zip(axes[1:], rows):
-        mine = scalars[(scalars["name"] == row["name"]) & scalars["tag"].str.startswith("grad_norm/")]
-        layers = layer_names(mine["tag"].unique())
-        means = []
-        for j, layer in enumerate(layers):
-            g = mine[mine["tag"] == f"grad_norm/{layer}"].groupby("epoch")["value"].mean()
-            ax.plot(g.index, g.to_numpy(), marker="o", markersize=4, label=layer,
-                    color=plt.get_cmap("viridis")(j / max(len(layers) - 1, 1)))
-            means.append(g.mean())
-        profile.plot(range(1, len(layers) + 1), means, marker="o", color=colors[row["name"]], label=row["name"])
-        ax.set_yscale("log")
-        ax.set(title=f"{row['name']}: per layer", xlabel="epoch", ylabel="gradient L2 norm")
-        epoch_axis(ax, max(r["epochs"] for r in row["runs"]))
-        if layers:
-            ax.legend(fontsize=7, title="layer (input first)", title_fontsize=7, ncol=2, framealpha=0.6)
-        ax.yaxis.set_tick_params(labelleft=True)
-    profile.set_yscale("log")
-    profile.set(title="mean over training, by layer", xlabel="layer position (1 = input side)",
-                ylabel="gradient L2 norm")
-    profile.xaxis.get_major_locator().set_params(integer=True)
-    profile.legend(fontsize=7)
-    for ax in axes[n:]:
-        ax.axis("off")
-    fig.suptitle(f"study {view.title}: per-layer gradient norms "
-                 "(mean over each epoch and over seeds)")
+    by_optimizer = {row["config"]["optimizer"]: colors[row["name"]] for row in rows}  # same color as its best rate
+    fig, ax = plt.subplots(figsize=(WIDTH, 4.2), layout="constrained")
+    plot_lr_sweep(ax, runs, by_optimizer)
+    ax.legend(ncol=2)
+    fig.suptitle(wrapped(f"study {view.title}: every rate of the sweep"))
     return save(fig, path)
 
 
+def grad_layers(scalars: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[str]]:
+    """A config's grad_norm/<layer> rows and its layer names, input side first."""
+    mine = scalars[(scalars["name"] == name) & scalars["tag"].str.startswith("grad_norm/")]
+    return mine, layer_names(mine["tag"].unique())
+
+
+def over_training(scalars: pd.DataFrame, rows: list[dict]) -> bool:
+    """Whether the logs hold gradient norms often enough to draw them over training: more than one value an epoch
+    per layer. train.py logs one (the epoch's mean of samples every 10 steps); a curve of 2 points says nothing."""
+    logged = scalars[scalars["tag"].str.startswith("grad_norm/")].groupby(["name", "seed", "tag"]).size()
+    epochs = max(r["epochs"] for row in rows for r in row["runs"])
+    return bool(len(logged)) and logged.max() > epochs
+
+
+def plot_grad_profile(ax, scalars: pd.DataFrame, rows: list[dict], colors) -> None:
+    """Each config's gradient norm by layer, input side first, averaged over training and seeds."""
+    for row in rows:
+        mine, layers = grad_layers(scalars, row["name"])
+        means = [mine.loc[mine["tag"] == f"grad_norm/{layer}", "value"].mean() for layer in layers]
+        ax.plot(range(1, len(layers) + 1), means, marker="o", color=colors[row["name"]], label=row["name"])
+    log_axis(ax, "y")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set(title="mean over training, by layer", xlabel="layer (1 = input side)", ylabel="gradient L2 norm")
+    ax.legend(fontsize=7.5, ncol=2 if len(rows) > 4 else 1, framealpha=0.7, handlelength=1.2, columnspacing=0.8,
+              borderpad=0.3)
+
+
+def plot_grad_ratios(ax, scalars: pd.DataFrame, rows: list[dict], colors) -> None:
+    """Each config's first layer's gradient norm over its last layer's (REPORT.md's ratio): a dot per seed, the
+    geometric mean marked; below 1, the gradient shrinks on its way to the input."""
+    shown = [(row, grad_ratios(scalars, row)) for row in rows]
+    shown = [(row, ratios) for row, ratios in shown if ratios]
+    for i, (row, ratios) in enumerate(shown):
+        values = list(ratios.values())
+        ax.scatter(values, [i] * len(values), color="black", s=8, alpha=0.55, zorder=3, linewidths=0)
+        ax.plot([math.exp(statistics.mean(map(math.log, values)))], [i], marker="o", markersize=7,
+                color=colors[row["name"]], zorder=4)
+    ax.axvline(1, color="gray", linewidth=1, linestyle="--")
+    ax.set_yticks(range(len(shown)), [row["name"] for row, _ in shown])
+    ax.set_ylim(len(shown) - 0.5, -0.5)
+    ax.grid(axis="y", visible=False)
+    log_axis(ax, "x")
+    ax.set(title="first layer's norm over last layer's (dots: seeds)", xlabel="ratio (log scale)")
+
+
+@styled
+def plot_grad_norms(view: View, rows: list[dict], scalars: pd.DataFrame, path: Path) -> Path:
+    """Per-layer gradient norms: each config's profile from input to output and its first-to-last layer ratio;
+    where the logs hold more than one value an epoch, each config's layers over training below."""
+    colors, x = colors_for([row["name"] for row in rows]), x_column(rows)
+    curves = over_training(scalars, rows)
+    nrows = math.ceil(len(rows) / 3) if curves else 0
+    fig = plt.figure(figsize=(WIDTH, 3.3 + 2.5 * nrows + 0.5), layout="constrained")
+    top, *below = fig.subfigures(2, 1, height_ratios=[3.3, 2.5 * nrows]) if curves else [fig]
+    profile, ratio = top.subplots(1, 2, width_ratios=[1.2, 1])
+    plot_grad_profile(profile, scalars, rows, colors)
+    plot_grad_ratios(ratio, scalars, rows, colors)
+    if below:
+        axes = below[0].subplots(nrows, 3, squeeze=False, sharex=True, sharey=True).ravel()
+        for ax, row in zip(axes, rows):
+            plot_layers_over_training(ax, scalars, row, x)
+            ax.set_title(row["name"], color=colors[row["name"]])
+        log_axis(axes[0], "y")
+        for ax in axes[len(rows):]:
+            ax.axis("off")
+        for ax in axes[:len(rows)]:
+            ax.xaxis.set_tick_params(labelbottom=True)
+    logged = ("each layer's norm at every logged step, mean over seeds; the other panels average them" if curves else
+              "the logs hold each layer's norm once an epoch (the mean of samples every 10 steps), too few to draw "
+              "over training")
+    fig.suptitle(wrapped(f"study {view.title}: per-layer gradient L2 norm; {logged}", 110))
+    return save(fig, path)
+
+
+def plot_layers_over_training(ax, scalars: pd.DataFrame, row: dict, x: str) -> None:
+    """One config's layers over training, input side dark, output side yellow: mean over seeds at each logged step."""
+    mine, layers = grad_layers(scalars, row["name"])
+    for j, layer in enumerate(layers):
+        g = mine[mine["tag"] == f"grad_norm/{layer}"].groupby(x)["value"].mean()
+        ax.plot(g.index, g.to_numpy(), marker="o" if len(g) <= 20 else None, markersize=3, label=layer,
+                color=plt.get_cmap("viridis")(j / max(len(layers) - 1, 1)))
+    x_axis(ax, x, max(r["epochs"] for r in row["runs"]))
+    ax.set_ylabel("gradient L2 norm")
+    if layers:
+        ax.legend(fontsize=7.5, ncol=2, framealpha=0.7, handlelength=1.2, columnspacing=0.8, borderpad=0.3)
+
+
+@styled
+def plot_quick_vs_full(quick: dict, full: dict, path: Path) -> Path:
+    """Each config's val error under both recipes in a panel of its own, epochs and error on log axes, so that
+    'learns slower' (the curves apart early) and 'ends worse' (apart at the end) are seen apart."""
+    names = list(dict.fromkeys([row["name"] for row in full["rows"]] + [row["name"] for row in quick["rows"]]))
+    colors = colors_for(names)
+    n = len(names) + 1  # the last panel holds the key
+    ncols = min(n, 3)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, 2.45 * nrows + 0.8), layout="constrained", squeeze=False,
+                             sharex=True, sharey=True)
+    axes = axes.ravel()
+    styles = {"quick": ":", "full": "-"}
+    for ax, name in zip(axes, names):
+        for data in (quick, full):
+            row = next((row for row in data["rows"] if row["name"] == name), None)
+            frame = seed_curves(data["scalars"], name, "val/acc", "epoch") if row else pd.DataFrame()
+            if not frame.empty:
+                log_band(ax, (100 * (1 - frame)).clip(lower=ERROR_FLOOR), colors[name], data["view"].recipe,
+                         styles[data["view"].recipe])
+        ax.set_title(name, color=colors[name])
+        ax.xaxis.set_tick_params(labelbottom=True)
+        ax.yaxis.set_tick_params(labelleft=True)
+    for ax in axes[:len(names)]:
+        log_axis(ax, "x")
+        log_axis(ax, "y")
+        ax.set(xlabel="epoch (log scale)", ylabel="val error (%)")
+    key = axes[len(names)]
+    key.axis("off")
+    key.legend(handles=[mlines.Line2D([], [], color="black", linestyle=styles[d["view"].recipe],
+                                      label=recipe_words(d)) for d in (quick, full)],
+               loc="center", title="recipe (line: geometric mean\nover seeds, band: ±1 sd)", frameon=False)
+    for ax in axes[len(names) + 1:]:
+        ax.axis("off")
+    view = full["view"]
+    fig.suptitle(wrapped(f"study {view.study} on {run_dataset(full['runs'][0]).title}: val error under the quick "
+                         "and the full recipe (error: 100 − accuracy)"))
+    return save(fig, path)
+
+
+def recipe_words(data: dict) -> str:
+    """'quick: 2 epochs, batch 64' of a loaded view, from its runs' configs."""
+    def span(key: str) -> str:
+        values = sorted({r["config"][key] for r in data["runs"]})
+        return f"{values[0]}" if len(values) == 1 else f"{values[0]} to {values[-1]}"
+    return f"{data['view'].recipe}: {span('epochs')} epochs, batch {span('batch_size')}"
+
+
+@styled
 def plot_confusion(view: View, run: dict, path: Path) -> Path:
     confusion = np.array(run["test_confusion"])
-    fig, ax = plt.subplots(figsize=(6.5, 5.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7.2, 6.4), layout="constrained")
     # a power norm: the diagonal holds ~1000 per cell, the errors a few; both should be visible
     image = ax.imshow(confusion, cmap="Blues", norm=mcolors.PowerNorm(0.3))
     for (i, j), v in np.ndenumerate(confusion):
-        ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=7.5,
                 color="white" if v > confusion.max() / 3 else "black")
     dataset = run_dataset(run)
     ax.set_xticks(range(dataset.n_classes), dataset.classes, rotation=90 if max(map(len, dataset.classes)) > 2 else 0)
     ax.set_yticks(range(dataset.n_classes), dataset.classes)
+    ax.grid(visible=False)
     ax.set(xlabel="predicted class", ylabel="true class",
            title=f"{view.title}:\n{run['label']} seed {run['seed']}, test accuracy {pct(run['test_acc'])}")
     fig.colorbar(image, ax=ax, label="test images")
@@ -301,22 +504,28 @@ def misclassified(run: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return images.numpy(), y[shown].numpy(), pred[shown].numpy()
 
 
+@styled
 def plot_misclassified(view: View, run: dict, path: Path) -> Path:
+    """The run's first misclassified test images, 8 a row, each under its true and predicted class. One image of
+    tiles, not an axes each: 32 axes cost seconds of layout."""
     images, true, pred = misclassified(run)
     dataset = run_dataset(run)
     confusion = np.array(run["test_confusion"])
     n_wrong = int(confusion.sum() - confusion.trace())
-    ncols = 8
+    ncols, (h, w) = 8, images.shape[1:] if len(images) else (28, 28)
     nrows = max(1, math.ceil(len(images) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.5 * ncols, 1.75 * nrows + 0.5), layout="constrained",
-                             squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, image, t, p in zip(axes.ravel(), images, true, pred):
-        ax.imshow(image, cmap="gray_r", vmin=0, vmax=1)
-        ax.set_title(f"true {dataset.classes[t]}\npred {dataset.classes[p]}", fontsize=8, color="firebrick")
-    fig.suptitle(f"{view.title}: {run['label']} seed {run['seed']}: the first {len(images)} of its "
-                 f"{n_wrong} misclassified test {dataset.item_word}")
+    gap, above = w // 3, h // 2 + 4  # room between tiles and for the two lines of words above each
+    tiles = np.zeros((nrows * (h + above), ncols * (w + gap)))
+    fig, ax = plt.subplots(figsize=(WIDTH, 1.45 * nrows + 0.45), layout="constrained")
+    for k, (image, t, p) in enumerate(zip(images, true, pred)):
+        top, left = (k // ncols) * (h + above) + above, (k % ncols) * (w + gap) + gap // 2
+        tiles[top:top + h, left:left + w] = image
+        ax.text(left + w / 2, top - 1, f"true {dataset.classes[t]}\npred {dataset.classes[p]}", ha="center",
+                va="bottom", fontsize=8, color="firebrick")
+    ax.imshow(tiles, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    fig.suptitle(wrapped(f"{view.title}: {run['label']} seed {run['seed']}: the first {len(images)} of its "
+                         f"{n_wrong:,} misclassified test {dataset.item_word}"))
     return save(fig, path)
 
 
@@ -337,8 +546,12 @@ def draw(data: dict, resultdir: Path) -> list[Path]:
         return written
     focus = focus_rows(view.study, rows, runs)
     written.append(plot_compare(view, runs, focus, scalars, resultdir / f"compare_{name}.png", data["comparisons"]))
-    if traits(view.study).gradients:
+    if traits(view.study).best_rates:
+        written.append(plot_sweep(view, runs, focus, resultdir / f"lr_sweep_{name}.png"))
+    if traits(view.study).gradients and scalars["tag"].str.startswith("grad_norm/").any():
         written.append(plot_grad_norms(view, focus, scalars, resultdir / f"grad_norms_{name}.png"))
+    elif traits(view.study).gradients:  # older logs: an empty figure would say nothing
+        warn(f"{name}: no gradient norms in its logs: no gradient-norm figure")
     best = best_run(focus)
     written.append(plot_confusion(view, best, resultdir / f"confusion_{name}.png"))
     try:
@@ -348,6 +561,19 @@ def draw(data: dict, resultdir: Path) -> list[Path]:
             raise
         warn(f"{name}: no misclassified-images figure ({type(e).__name__}: {e})")
     return written
+
+
+def recipe_pairs(views, selected) -> list[tuple[View, View]]:
+    """(quick, full): the two views of a study on one dataset, where the logs hold both and either is drawn."""
+    full = {(v.study, v.dataset): v for v in views if v.recipe == "full"}
+    return [(v, full[(v.study, v.dataset)]) for v in views
+            if v.recipe == "quick" and (v.study, v.dataset) in full and not traits(v.study).own_recipe
+            and {v, full[(v.study, v.dataset)]} & set(selected)]
+
+
+def quick_vs_full_path(resultdir: Path, full: View) -> Path:
+    """quick_vs_full_<study>[-<dataset>].png: the view's file stem without its recipe (REPORT.md links it so)."""
+    return resultdir / f"quick_vs_full_{full.name.removesuffix('-full')}.png"
 
 
 README_MARK = "<!-- what each choice does: generated by plot.py -->"
@@ -395,7 +621,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: equivalence margin ±{args.margin:g} pp for every study: margin set after the runs "
               "(REPORT.md says so)")
     # every study goes into REPORT.md; event files are read only where a figure or a finding needs them
-    loaded = {v.name: load_view(v, found, v in selected or traits(v.study).gradients, args.margin)
+    pairs = recipe_pairs(views, selected)
+    paired = {v for pair in pairs for v in pair}
+    loaded = {v.name: load_view(v, found, v in selected or v in paired or traits(v.study).gradients, args.margin)
               for v, found in views.items()}
     partial = [p for d in loaded.values() for p in d["partial"]]
     if partial:
@@ -423,6 +651,10 @@ def write_results(selected: list[View], loaded: dict[str, dict], logdir: Path, r
             warn(f"{view.name}: no finished runs: nothing to draw")
             continue
         written += draw(loaded[view.name], resultdir)
+    for quick, full in pairs:
+        if loaded[quick.name]["rows"] and loaded[full.name]["rows"]:
+            written.append(plot_quick_vs_full(loaded[quick.name], loaded[full.name],
+                                              quick_vs_full_path(resultdir, full)))
     written.append(write_report(logdir, loaded, resultdir))
     choices = write_choices(loaded, resultdir)
     written += choices

@@ -518,7 +518,9 @@ def study_section(data: dict, resultdir: Path, evidence=None) -> list[str]:
         return lines + [f"No finished runs ({len(data['partial'])} partial).", ""]
     if evidence is not None:  # the study on this dataset under every recipe the report holds: quick against full
         lines += found_lines(Evidence(evidence.of(study, dataset=view.dataset)), study)
-    lines += figure_lines(resultdir, f"compare_{name}.png")
+    for figure in (f"compare_{name}.png", f"lr_sweep_{name}.png",
+                   f"quick_vs_full_{name.removesuffix('-full').removesuffix('-quick')}.png"):
+        lines += figure_lines(resultdir, figure)
     found = data.get("comparisons", [])
     kind, focus = traits(study), focus_rows(study, rows, runs)
     if rows:

@@ -5,7 +5,8 @@
                                      # its runs all of today's code; its evidence (CHOICES.json) the CSVs'
                                      # comparisons; README's findings and table and docs/results/FINDINGS.md are
                                      # table.py's composition of the parts (a difference named by line and word);
-                                     # performance.md's precision table is precision_table.py's; no machine path
+                                     # performance.md's precision table is precision_table.py's; the overview
+                                     # figures are overview.py's drawing of the parts; no machine path
     python docs/results/check.py --results docs/results/mnist-quick LOGROOT
                                      # and plot.py remakes that folder byte for byte from LOGROOT/logs
                                      # (minutes: it reads every run)
@@ -44,6 +45,7 @@ from stats import VERDICTS  # noqa: E402
 from studies import OPTIM_STUDIES, RUN_STUDIES  # noqa: E402
 from findings import EVIDENCE_KEY  # noqa: E402
 from table import FINDINGS, FINDINGS_MARK, README, README_MARK, RESULTS, findings_page, found, table  # noqa: E402
+import overview  # noqa: E402
 import precision_table  # noqa: E402
 
 ARCHIVE = RESULTS / "older"
@@ -287,6 +289,15 @@ def precision_problems() -> list[str]:
     return []
 
 
+def overview_problems(results: Path = RESULTS) -> list[str]:
+    """The committed overview figures against what overview.py draws from the parts' comparisons CSVs now."""
+    with tempfile.TemporaryDirectory() as tmp:
+        made = overview.write(results, Path(tmp))
+        return [f"{path.name}: not overview.py's drawing of the parts' comparisons (python docs/results/overview.py)"
+                for path in made if not (results / path.name).is_file()
+                or not filecmp.cmp(path, results / path.name, shallow=False)]
+
+
 def regeneration_problems(logroot: Path, results: Path) -> list[str]:
     """Files that plot.py, run on LOGROOT/logs, writes otherwise than `results` holds."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -328,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     problems += recomputed
     problems += [p for folder in folders for p in code_problems(folder) + evidence_problems(folder)]
     problems += machine_paths() + readme_problems()
-    problems += precision_problems()
+    problems += precision_problems() + overview_problems()
     if args.logroot:
         problems += regeneration_problems(args.logroot.resolve(), folders[0])
     for line in problems:
@@ -337,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     if not problems:
         print(f"ok: {len(csvs)} comparisons CSVs in {', '.join(f.name for f in folders)}, each part's evidence theirs; "
               "README's findings and table and FINDINGS.md are the parts'; performance.md's precision table is the "
-              "precision folder's"
+              "precision folder's; the overview figures are overview.py's"
               + (f"; {folders[0].name} made again byte for byte" if args.logroot else ""))
     return 1 if problems else 0
 

@@ -8,6 +8,7 @@
 #   bash docs/results/regenerate.sh LOGROOT PART     # train; LOGROOT/logs holds the part's runs
 #   cd LOGROOT && python REPO/plot.py --logdir logs --resultdir REPO/docs/results/PART  # then rm its *_scalars.csv
 #   python REPO/docs/results/table.py --write        # README's findings and table, FINDINGS.md, from every part's CHOICES.json
+#   python REPO/docs/results/overview.py             # the overview figures (overview-<dataset>.png) from every part's CSVs
 #   python REPO/docs/results/check.py --results REPO/docs/results/PART LOGROOT   # seeds, verdicts, columns;
 #                                                    # the folder made again byte for byte
 #   python REPO/docs/results/command_times.py LOGROOT --write   # README's commands table from the runs' own times
