@@ -630,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
         warn(f"{len(partial)} partial run{'s' if len(partial) > 1 else ''} (no readable result.json) left out: "
              f"{', '.join(map(str, partial[:5]))}{', ...' if len(partial) > 5 else ''}")
     try:
-        written = write_results(selected, loaded, logdir, resultdir, args.readme)
+        written = write_results(selected, loaded, logdir, resultdir, args.readme, pairs)
     except OSError as e:
         if not is_disk_full(e):
             raise
@@ -643,8 +643,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_results(selected: list[View], loaded: dict[str, dict], logdir: Path, resultdir: Path,
-                  readme: str | None) -> list[Path]:
-    """The selected views' CSVs and figures, REPORT.md, the choices table (and README's copy): the paths written."""
+                  readme: str | None, pairs: list[tuple[View, View]] = ()) -> list[Path]:
+    """The selected views' CSVs and figures, each (quick, full) pair's figure, REPORT.md, the choices table (and
+    README's copy): the paths written."""
     written = []
     for view in selected:
         if not loaded[view.name]["runs"]:

@@ -23,6 +23,12 @@
 #   3. base-full-mnist (70), base-full-fashion-mnist (68), lecun98 (7)
 #   4. regularization-mnist (66), regularization-fashion-mnist (70), best (110)
 #   5. activation-full-mnist (103), optim-full-mnist (67), and their fashion-mnist parts
+# Issue 53's parts, 10 seeds, from the run store's code (runs keyed by content: a run another part already trained
+# is reused, not retrained, where the parts share a store: RUNSTORE=DIR links LOGROOT/logs/runs to DIR):
+#   6. optim-sweep-quick-mnist, optim-sweep-quick-fashion-mnist (compare_optim.py --study all: every optimizer at 5
+#      rates, the optim study's runs among them)
+#   7. depth-full-mnist, width-full-mnist, batch_size-full-mnist and their fashion-mnist parts
+#   8. activation-full-*, optim-full-*, regularization-* at 10 seeds (the 5-seed parts above, extended)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 root=${1:?usage: bash docs/results/regenerate.sh LOGROOT PART}
@@ -58,8 +64,24 @@ case $part in
   optim-full-mnist) run() { step compare_optim.py --recipe full; } ;;
   activation-full-fashion-mnist) run() { step run.py "${fashion[@]}" --study activation --recipe full; } ;;
   optim-full-fashion-mnist) run() { step compare_optim.py "${fashion[@]}" --recipe full; } ;;
+  optim-sweep-quick-mnist) run() { step compare_optim.py --study all --seeds 10; } ;;
+  optim-sweep-quick-fashion-mnist) run() { step compare_optim.py "${fashion[@]}" --study all --seeds 10; } ;;
+  depth-full-mnist|width-full-mnist|batch_size-full-mnist)
+    run() { step run.py --study "${part%%-full-mnist}" --recipe full --seeds 10; } ;;
+  depth-full-fashion-mnist|width-full-fashion-mnist|batch_size-full-fashion-mnist)
+    run() { step run.py "${fashion[@]}" --study "${part%%-full-fashion-mnist}" --recipe full --seeds 10; } ;;
+  activation-full-mnist-10) run() { step run.py --study activation --recipe full --seeds 10; } ;;
+  activation-full-fashion-mnist-10) run() { step run.py "${fashion[@]}" --study activation --recipe full --seeds 10; } ;;
+  optim-full-mnist-10) run() { step compare_optim.py --recipe full --seeds 10; } ;;
+  optim-full-fashion-mnist-10) run() { step compare_optim.py "${fashion[@]}" --recipe full --seeds 10; } ;;
+  regularization-mnist-10) run() { step run.py --study regularization --seeds 10; } ;;
+  regularization-fashion-mnist-10) run() { step run.py --study regularization "${fashion[@]}" --seeds 10; } ;;
   *) echo "regenerate.sh: unknown part '$part' (the parts are listed at the top of this script)" >&2; exit 2 ;;
 esac
 mkdir -p "$root/logs"
+if [ -n "${RUNSTORE:-}" ] && [ ! -e "$root/logs/runs" ]; then  # one store for every part: each computation once
+  mkdir -p "$RUNSTORE"
+  ln -s "$(cd "$RUNSTORE" && pwd)" "$root/logs/runs"
+fi
 cd "$root"
 run
