@@ -16,8 +16,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runstore import (STORE, VIEW_FILE, _fill, _swap_in, _temp_dir, code_digest, config_key, device_type, identity_config,
-                      link_view, publish, read_result, run_digest_of, run_id, store_path, view_path)
+from runstore import (STORE, VIEW_FILE, code_digest, config_key, device_type, identity_config, link_view, read_result,
+                      run_digest_of, run_id, store_copy, store_path, to_store_name, view_path)
 from studies import manifest_name
 from utils import read_json, write_json
 
@@ -36,7 +36,8 @@ class Move:
     old_dir: Path
     store_dir: Path
     view_dir: Path
-    result: dict
+    result: dict  # as it will be stored: with its run digest and id
+    updates: dict  # what the store's result.json and config.json add to the old ones
 
 
 def old_code(result: dict, sources: dict) -> str:
@@ -71,10 +72,15 @@ def migration_plan(logdir: Path) -> list[Move]:
                 continue
             if (old / VIEW_FILE).is_file() and read_result(_stored(logdir, old)) is not None:
                 continue  # a view of a stored run
-            rid = run_id(result["config"], old_code(result, sources), old_environment(result))
+            code = old_code(result, sources)
+            rid = run_id(result["config"], code, old_environment(result))
             name = result["name"] if not (old / VIEW_FILE).is_file() else read_json(old / VIEW_FILE)["name"]
+            updates = {"run_digest": code, "config_id": rid}
+            if result.get("config_id") != rid:  # it was named another way
+                updates["migrated"] = {"config_id": result.get("config_id"), "from": old.relative_to(logdir).as_posix()}
             moves.append(Move(old, store_path(logdir, rid, result["seed"]),
-                              view_path(logdir, study_dir.name, name, rid, result["seed"]), result))
+                              view_path(logdir, study_dir.name, name, rid, result["seed"]), {**result, **updates},
+                              updates))
     return moves
 
 
@@ -90,7 +96,7 @@ def migrate(logdir: Path, moves: list[Move]) -> int:
     renamed: dict[Path, dict[str, str]] = {}
     for move in moves:
         if read_result(move.store_dir) is None:
-            publish(move.old_dir, move.store_dir)
+            store_copy(move.old_dir, move.store_dir, to_store_name, move.updates)
         study = move.view_dir.parent.parent.name
         name = move.view_dir.parent.name[:-len(move.store_dir.parent.name) - 1]
         if move.old_dir != move.view_dir:
@@ -187,23 +193,14 @@ def adopt(old_dir: Path, task: dict, probe_dir: Path) -> dict:
     logdir = store.parent.parent.parent
     result, config = read_result(old_dir), task["config"]
     adopted = {"from": _relative(old_dir, logdir), "probe": _relative(probe_dir, logdir),
-               "code_digest": result.get("code_digest"), "torch_version": result.get("torch_version")}
-    today = {"code_digest": task["code_digest"], "config_id": task["config_id"], "numeric_code": code_digest()}
-    new = {**result, **today, "adopted": adopted}
-    tmp = _temp_dir(store)
-    try:
-        _fill(old_dir, tmp, lambda name: name)
-        for name, record in (("result.json", new), ("config.json", None)):
-            if name == "config.json" and (tmp / name).is_file():
-                record = {**read_json(tmp / name), **today, "adopted": adopted}
-            if record is not None:
-                (tmp / name).unlink(missing_ok=True)  # a link to the older run's file: that one stays as it was
-                write_json(tmp / name, record)
-        _swap_in(tmp, store)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+               "run_digest": result.get("run_digest"), "code_digest": result.get("code_digest"),
+               "torch_version": result.get("torch_version")}
+    # named by today's code from now on: it computes what today's code computes, bit for bit
+    updates = {"run_digest": task["run_digest"], "config_id": task["config_id"], "code_digest": code_digest(),
+               "adopted": adopted}
+    store_copy(old_dir, store, lambda name: name, updates)
     link_view(store, Path(task["run_dir"]), config["study"], config["name"])
-    return new
+    return {**result, **updates}
 
 
 def _relative(path: Path, root: Path) -> str:

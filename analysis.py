@@ -183,10 +183,9 @@ def label(runs: list[dict]) -> list[dict]:
 
 
 def code_name(run: dict) -> str:
-    """The first 8 hex digits of the numeric code that trained the run as a whole (`numeric_code`; older runs recorded
-    only `code_digest`, which was that), 'unrecorded' for runs older than digests. A run's own `code_digest` is its
-    config's share of the code (digest.run_digest), different for configs of one study."""
-    return (run.get("numeric_code") or run.get("code_digest") or "unrecorded")[:8]
+    """The first 8 hex digits of the numeric code that trained the run, as a whole (`code_digest`; 'unrecorded' for
+    runs older than digests). Its `run_digest`, its config's share of that code, names the run in the store."""
+    return (run.get("code_digest") or "unrecorded")[:8]
 
 
 def read_scalars(run_dir: Path) -> pd.DataFrame:

@@ -378,7 +378,7 @@ def plan(studies: dict[str, Spec], args, env: dict | None = None) -> Plan:
                 out.shared += 1
     to_check = []
     for task in unique.values():
-        done = None if args.force else (stored_result(Path(task["store_dir"]), task["config"], task["code_digest"], env)
+        done = None if args.force else (stored_result(Path(task["store_dir"]), task["config"], task["run_digest"], env)
                                          or _pending_result(pending, task, env))
         if done:
             out.finished += [as_view(done, v) for v in _view_configs(task)]
@@ -402,7 +402,7 @@ def plan(studies: dict[str, Spec], args, env: dict | None = None) -> Plan:
 def _pending_result(pending: dict[Path, dict], task: dict, env: dict) -> dict | None:
     """A dry run's view of a run the migration would move into this task's store directory."""
     result = pending.get(Path(task["store_dir"]))
-    return result if result is not None and same_computation(result, task["config"], task["code_digest"], env) else None
+    return result if result is not None and same_computation(result, task["config"], task["run_digest"], env) else None
 
 
 def _view_configs(task: dict) -> list[dict]:

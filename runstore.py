@@ -128,10 +128,11 @@ def view_path(logdir: str | Path, study: str, name: str, rid: str, seed: int) ->
 
 
 def identity(config: dict, code: str, env: dict) -> dict:
-    """What train_run records of a run's identity: run id, its config's code digest, the digest of the numeric code as
-    a whole (for a person: which version trained it), and its HParams trial (the view's dir)."""
+    """What train_run records of a run's identity: run id, `run_digest` (its config's share of the code, part of the
+    id), `code_digest` (the numeric code as a whole: which version trained it, as REPORT.md names it) and its HParams
+    trial (the view's dir)."""
     rid = run_id(config, code, env)
-    return {"config_id": rid, "code_digest": code, "numeric_code": code_digest(), "trial": f"{config['name']}-{rid}"}
+    return {"config_id": rid, "run_digest": code, "code_digest": code_digest(), "trial": f"{config['name']}-{rid}"}
 
 
 def make_task(config: dict, logdir: str | Path, dataset, code: str, env: dict | None = None, **options) -> dict:
@@ -152,7 +153,7 @@ def task_mismatch(task: dict) -> str | None:
     resolved), or None."""
     import torch
 
-    config, code = task["config"], task["code_digest"]
+    config, code = task["config"], task["run_digest"]
     if code != run_digest_of(config):
         return "the code changed on disk after this invocation planned the run (its digest differs): rerun the command"
     if task["env"]["torch"] != torch.__version__:
@@ -188,7 +189,7 @@ def same_computation(result: dict, config: dict, code: str, env: dict) -> bool:
         same_config = identity_config(result["config"]) == identity_config(config)
     except (TypeError, ValueError):
         return False
-    return (same_config and result.get("code_digest") == code and result.get("torch_version") == env["torch"]
+    return (same_config and result.get("run_digest") == code and result.get("torch_version") == env["torch"]
             and device_type(result.get("device")) == env["device_type"])
 
 
@@ -252,6 +253,22 @@ def to_store_name(name: str) -> str:
 
 def to_view_name(name: str) -> str:
     return name.replace(STORED_EVENTS, ".tfevents.")
+
+
+def store_copy(source: Path, store_dir: Path, rename, updates: dict) -> None:
+    """Store the run in `source` under store_dir, its result.json and config.json updated (new files: the source's
+    stay as they were), atomically."""
+    tmp = _temp_dir(store_dir)
+    try:
+        _fill(source, tmp, rename)
+        for name in ("result.json", "config.json"):
+            if (tmp / name).is_file():
+                record = {**read_json(tmp / name), **updates}
+                (tmp / name).unlink()  # a link to the source's file: that one stays as it was
+                write_json(tmp / name, record)
+        _swap_in(tmp, store_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def publish(view_dir: Path, store_dir: Path) -> None:
@@ -318,7 +335,7 @@ def run_task(task: dict) -> dict:
     if why := task_mismatch(task):
         return failed_result(task, f"refused to train: {why}")
     config, view, store = task["config"], Path(task["run_dir"]), Path(task["store_dir"])
-    code, env = task["code_digest"], task["env"]
+    code, env = task["run_digest"], task["env"]
     log = None if task.get("quiet") else task.get("log", _print_flush)
     try:
         with run_lock(store) as locked:

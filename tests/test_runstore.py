@@ -24,7 +24,7 @@ def test_a_run_of_other_code_is_not_reused_and_stays_beside_the_new_one(tmp_path
     assert run.main(argv) == 0
     first = sorted(tmp_path.glob("runs/*/seed0/result.json"))
     real = runstore.run_digest_of(json.loads(first[0].read_text())["config"])
-    assert len(first) == 1 and json.loads(first[0].read_text())["code_digest"] == real
+    assert len(first) == 1 and json.loads(first[0].read_text())["run_digest"] == real
     before = first[0].read_bytes()
     capsys.readouterr()
     assert run.main(argv) == 0
@@ -37,15 +37,15 @@ def test_a_run_of_other_code_is_not_reused_and_stays_beside_the_new_one(tmp_path
     assert "1 runs trained, 0 skipped" in capsys.readouterr().out  # its one seed is the probe
     both = sorted(tmp_path.glob("runs/*/seed0/result.json"))
     assert len(both) == 2 and first[0] in both and first[0].read_bytes() == before
-    assert {json.loads(p.read_text())["code_digest"] for p in both} == {other, real}
+    assert {json.loads(p.read_text())["run_digest"] for p in both} == {other, real}
     assert len(list(tmp_path.glob("MLP/MLP-*/seed0"))) == 2  # a view of each
     manifest = json.loads((tmp_path / "MLP" / "study-mnist-quick.json").read_text())
-    assert manifest["code_digest"] == other
+    assert manifest["code_digest"] == runstore.code_digest()  # the numeric code as a whole, as REPORT.md names it
 
 
 def test_a_worker_whose_code_differs_from_the_plan_refuses_to_train(tmp_path):
     task = planned_task(tmp_path)
-    result = runstore.run_task({**task, "code_digest": "not-this-code"})
+    result = runstore.run_task({**task, "run_digest": "not-this-code"})
     assert result["status"] == "failed" and "the code changed on disk" in result["error"]
     assert not list(tmp_path.rglob("result.json"))
 
@@ -78,7 +78,7 @@ def test_evals_per_epoch_is_part_of_the_run_identity(tmp_path):
     without_key = {k: v for k, v in four["config"].items() if k != "evals_per_epoch"}  # as configs were before
     assert runstore.config_id(without_key) == four["config_id"]  # the default adds nothing to an identity
     assert runstore.run_task(one)["evals_per_epoch"] == 1
-    env, code = one["env"], one["code_digest"]
+    env, code = one["env"], one["run_digest"]
     assert runstore.stored_result(Path(one["store_dir"]), one["config"], code, env) is not None
     assert runstore.stored_result(Path(one["store_dir"]), four["config"], code, env) is None
     assert runstore.stored_result(Path(one["store_dir"]), one["config"], code, {**env, "device_type": "cuda"}) is None

@@ -132,10 +132,11 @@ def test_a_code_change_that_keeps_the_numbers_costs_one_probe_per_config(tmp_pat
     assert main(tmp_path, *model) == 0
     out = capsys.readouterr().out
     assert "1 runs trained, 0 skipped (already finished), 2 adopted after their probe" in out
-    new = [d for d in stored(tmp_path) if json.loads((d / "result.json").read_text())["code_digest"] == "0123456789abcdef"]
+    new = [d for d in stored(tmp_path) if json.loads((d / "result.json").read_text())["run_digest"] == "0123456789abcdef"]
     adopted = [json.loads((d / "result.json").read_text()).get("adopted") for d in new]
     assert len(new) == 3 and sum(a is not None for a in adopted) == 2
     assert all(a["probe"].endswith("/seed0") and a["from"].startswith("runs/") for a in adopted if a)
+    assert all(a["run_digest"] != "0123456789abcdef" for a in adopted if a)  # the older run's, recorded
     assert len(stored(tmp_path)) == 6  # the older runs stay as they were
     assert main(tmp_path, *model) == 0 and "0 runs trained, 3 skipped" in capsys.readouterr().out
 
