@@ -519,7 +519,8 @@ def print_plan(studies: dict[str, Spec], planned: Plan, args, device) -> None:
     to_time = tasks + [a.probe for a in planned.adoptions]
     if to_time and args.backend == "local":  # Ray's workers are not this machine
         seconds, how = estimate_seconds(to_time, device, args.jobs, worker_threads(args), args.logdir)
-        print(f"estimated time: {fmt_minutes(seconds)} with --jobs {args.jobs} ({how}; adopted runs take none)")
+        adopted = "; adopted runs take none" if planned.adoptions else ""
+        print(f"estimated time: {fmt_minutes(seconds)} with --jobs {args.jobs} ({how}{adopted})")
     if args.dry_run:
         for t in tasks:
             print(f"  would train {t['store_dir']}{_asked_by(t)}")
