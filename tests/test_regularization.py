@@ -201,7 +201,7 @@ def test_the_best_study_takes_bf16_where_the_cpu_computes_it_natively_unless_tol
     import utils
     monkeypatch.setattr(utils, "cpu_flags", lambda: flags)
     planned = []
-    monkeypatch.setattr(run, "print_plan", lambda studies, tasks, *a: planned.extend(tasks) or print(
+    monkeypatch.setattr(run, "print_plan", lambda studies, plan, *a: planned.extend(plan.tasks) or print(
         run.precision_line(a[-2], a[-1])))
     assert run.main(["--study", "best", "--dry-run", "--device", "cpu", *args, "--logdir", str(tmp_path / "l"),
                      "--resultdir", str(tmp_path / "r")]) == 0
