@@ -41,3 +41,25 @@ def test_every_question_has_its_finding_and_its_link():
         line = next(line for line in found.splitlines() if line.startswith(f"- **{title}**"))
         assert "[More](docs/results/FINDINGS.md#" in line
     assert "docs/results/overview-mnist.png" in found.splitlines()[0]
+
+
+def test_the_quick_start_has_each_systems_commands_and_the_cpu_only_build_outside_the_requirements():
+    readme = (ROOT / "README.md").read_text()
+    start = readme.split("## Quick start")[1].split("\n## ")[0]
+    for command in (".venv/bin/pip install -r requirements.txt && .venv/bin/python run.py",
+                    ".venv/bin/pip install -r requirements-dev.txt && .venv/bin/python -m pytest -q",  # CI's
+                    r"py -m venv .venv; .venv\Scripts\python -m pip install -r requirements.txt; .venv\Scripts\python run.py"):
+        assert command in start
+    assert "--index-url https://download.pytorch.org/whl/cpu" in start and "NVIDIA libraries" in start
+    # the CPU-only build is the reader's choice: no requirements file names another index
+    for requirements in ROOT.glob("requirements*.txt"):
+        assert "index-url" not in requirements.read_text(), requirements.name
+
+
+def test_the_readme_and_reliability_say_where_the_suite_has_run():
+    readme = (ROOT / "README.md").read_text()
+    reliability = (ROOT / "docs" / "reliability.md").read_text().split("## Operating systems")[1].split("\n## ")[0]
+    for text in (readme, reliability):
+        assert "Linux" in text and "tests/test_windows.py" in text
+    assert "Windows and macOS have never run the suite" in reliability
+    assert "Windows and macOS: never" in readme
