@@ -274,25 +274,39 @@ def cell(view: dict) -> str:
     return "; ".join(groups) + t_test_only_note(view)
 
 
-def legend() -> list[str]:
-    """README's and FINDINGS.md's legend of the table's symbols and words (at most 6 lines)."""
+def legend(lang: str = "en") -> list[str]:
+    """README's and FINDINGS.md's legend of the table's symbols and words (at most 6 lines), in English or, for
+    README.zh-CN.md, in Chinese ("zh"): each line's two languages side by side, the margins from the same numbers."""
     quick, full = (f"±{100 * MARGINS[r]:g} pp" for r in ("quick", "full"))
-    own = "".join(f"; {s}: ±{100 * m:g} pp whatever the recipe" for s, m in STUDY_MARGINS.items())
-    return [
-        "Each cell: the reference's test accuracy in % (mean over seeds), then each other config's, best first, "
-        "with its verdict against the reference, paired by seed. pp: percentage points, the difference of two "
-        "accuracies (98.5% against 98.0%: 0.5 pp).",
-        "▲ better / ▼ worse: a real difference (paired t-test across seeds, Holm-corrected for the study's number "
-        "of comparisons; REPORT.md gives its simultaneous 95% interval). △ / ▽: real but negligible, that interval "
-        "lies inside the margin.",
-        "≈ equivalent: no difference found, and that interval lies inside the margin. ? inconclusive: neither; the "
-        "seeds cannot tell either way, which is not evidence of no effect.",
-        f"Margin: the largest difference declared too small to matter, fixed before any run: {quick} for the quick "
-        f"recipe (2 epochs, how fast a choice learns), {full} for the full one (trained to convergence){own}.",
-        f"{DAGGER}: weak evidence; at that seed count the exact sign-flip test, which assumes nothing about the seeds' "
-        "spread, could have confirmed the verdict and did not. \"t-test only at n seeds\": too few seeds for that "
-        "test to confirm anything (its smallest p is 2/2^n), so ▲ ▼ △ ▽ there rest on the t-test alone.",
+    own = {"en": "".join(f"; {s}: ±{100 * m:g} pp whatever the recipe" for s, m in STUDY_MARGINS.items()),
+           "zh": "".join(f";{s}:不论配方均为 ±{100 * m:g} pp" for s, m in STUDY_MARGINS.items())}
+    lines = [
+        {"en": "Each cell: the reference's test accuracy in % (mean over seeds), then each other config's, best first, "
+               "with its verdict against the reference, paired by seed. pp: percentage points, the difference of two "
+               "accuracies (98.5% against 98.0%: 0.5 pp).",
+         "zh": "每格:参照配置的测试准确率(%,各种子的平均),然后是其他每个配置的,从高到低,各带它与参照按种子配对比较的"
+               "结论。pp:百分点,两个准确率之差(98.5% 对 98.0%:0.5 pp)。"},
+        {"en": "▲ better / ▼ worse: a real difference (paired t-test across seeds, Holm-corrected for the study's number "
+               "of comparisons; REPORT.md gives its simultaneous 95% interval). △ / ▽: real but negligible, that "
+               "interval lies inside the margin.",
+         "zh": "▲ 更好 / ▼ 更差:真实的差异(跨种子的配对 t 检验,按该研究的比较次数做 Holm 校正;REPORT.md 给出其 95% "
+               "同时置信区间)。△ / ▽:真实但可忽略,该区间落在容差之内。"},
+        {"en": "≈ equivalent: no difference found, and that interval lies inside the margin. ? inconclusive: neither; "
+               "the seeds cannot tell either way, which is not evidence of no effect.",
+         "zh": "≈ 等价:未发现差异,且该区间落在容差之内。? 不确定:两者皆非;这些种子分辨不出,这并不是没有效应的证据。"},
+        {"en": f"Margin: the largest difference declared too small to matter, fixed before any run: {quick} for the "
+               f"quick recipe (2 epochs, how fast a choice learns), {full} for the full one (trained to convergence)"
+               f"{own['en']}.",
+         "zh": f"容差:在任何运行之前定下的、小到无关紧要的最大差异:快速配方(2 个 epoch,看一个选择学得多快)为 {quick},"
+               f"完整配方(训练到收敛)为 {full}{own['zh']}。"},
+        {"en": f"{DAGGER}: weak evidence; at that seed count the exact sign-flip test, which assumes nothing about the "
+               "seeds' spread, could have confirmed the verdict and did not. \"t-test only at n seeds\": too few seeds "
+               "for that test to confirm anything (its smallest p is 2/2^n), so ▲ ▼ △ ▽ there rest on the t-test alone.",
+         "zh": f"{DAGGER}:弱证据;在该种子数下,不对种子间分布作任何假设的精确符号翻转检验本可以确认该结论,却没有确认。"
+               "“仅 t 检验,n 个种子”:种子太少,该检验无法确认任何结论(其最小 p 值为 2/2^n),所以那里的 ▲ ▼ △ ▽ 只依据 "
+               "t 检验。"},
     ]
+    return [line[lang] for line in lines]
 
 
 # ---- quick against full ------------------------------------------------------------------------------
@@ -836,3 +850,90 @@ def page(ev: Evidence) -> str:
             lines += ["Quick recipe against trained to convergence:", "", *journeys, ""]
         lines += [*evidence_table(ev, study), "", links(ev, study), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+# ---- README.zh-CN.md: the same numbers, in Chinese -------------------------------------------------------------
+# The Chinese page's fixed words beside the English they stand for. README's table reaches the Chinese page through
+# them (zh_table), so both pages show the same cells: config names, accuracies and symbols are shared.
+ZH = {"choice (against)": "选择(对照)", "quick": "快速配方", "full": "完整配方", "not run": "未运行",
+      "against": "对照", "seeds": "个种子", "t-test only": "仅 t 检验", "or": "或",
+      "the seed project's networks": "原项目的五个网络", "activation function": "激活函数",
+      "number of layers": "层数", "neurons per layer": "每层神经元数", "optimizer": "优化器",
+      "optimizer, each at its best rate": "优化器(各用其最佳学习率)", "batch size": "批大小",
+      "regularization and augmentation": "正则化与数据增强",
+      "better": "更好", "worse": "更差", "none": "无",
+      "parts": "每列的运行、图和 p 值,各为 plot.py 生成的一个部分:"}
+TITLES_ZH = {"activation": "激活函数", "depth": "层数", "width": "每层神经元数", "optim": "优化器",
+             "batch_size": "批大小", "regularization": "正则化与数据增强", "precision": "精度(bf16 对 fp32)"}
+
+
+def column_zh(view: dict) -> str:
+    """'MNIST,快速配方': a view's column on the Chinese page."""
+    return f"{title(view['dataset'])},{ZH.get(view['recipe'], view['recipe'])}"
+
+
+def zh_table(lines: list[str]) -> list[str]:
+    """README's table (report.render_choices' lines) on the Chinese page: its header, row labels and notes in the
+    words of ZH, its cells' numbers and symbols as they are, its legend in Chinese (legend("zh"))."""
+    import re
+
+    out = []
+    for line in lines:
+        if line.startswith("| choice (against) |"):
+            heads = [re.sub(r"^(.+), (\w+) recipe$", lambda m: f"{m.group(1)},{ZH.get(m.group(2), m.group(2))}", h)
+                     for h in line.strip("| ").split(" | ")[1:]]
+            line = f"| {ZH['choice (against)']} | " + " | ".join(heads) + " |"
+        elif line.startswith("| "):
+            label, *cells = line.strip("| ").split(" | ")
+            m = re.fullmatch(r"(.+) \(`(\w+)`, against (.+)\)", label)
+            label = f"{ZH[m.group(1)]}(`{m.group(2)}`,{ZH['against']} {m.group(3)})" if m else label
+            cells = [ZH["not run"] if c == "not run" else re.sub(
+                r" \(t-test only at ([\d ]+(?: or [\d ]+)*) seeds\)",
+                lambda n: f"({ZH['t-test only']},{n.group(1).replace(' or ', ZH['or'])} {ZH['seeds']})", c)
+                for c in cells]
+            line = f"| {label} | " + " | ".join(cells) + " |"
+        elif line.startswith("- "):
+            continue  # the English legend: the Chinese one follows
+        out.append(line)
+    while out and out[-1] == "":
+        out.pop()
+    return out + ["", *(f"- {line}" for line in legend("zh"))]
+
+
+def finding_zh(ev: Evidence, study: str) -> str | None:
+    """A question's finding on the Chinese page, from the same evidence as the English one: the largest real effect
+    with both accuracies, and per column which configs were really better and worse than their reference."""
+    views = ev.of(study)
+    if not views or not any(compared(v) for v in views):
+        return None
+    top = largest(ev, study)
+    if top is None:
+        lead = "没有哪个配置被证明与其参照的差异超出容差。"
+    else:
+        said = []
+        for v in views:
+            e = entry(v, top["name"])
+            if real(e):
+                ref = reference_of(v, e)
+                note = ",仅 t 检验" if mark(e) == ", t-test only" else mark(e)
+                said.append(f"在{column_zh(v)}上 {top['name']} {acc(e)},参照 {ref['name']} {acc(ref)}"
+                            f"({ZH[verdict(e)]} {gap_pp(e)}{note})")
+        lead = f"差异最大的是 {top['name']}:{';'.join(said)}。"
+    columns = []
+    for v in views:
+        ways = {way: [e["name"] for e in compared(v) if real(e) and verdict(e) == way] for way in ("better", "worse")}
+        columns.append(f"{column_zh(v)}:{ZH['better']} {'、'.join(ways['better']) or ZH['none']},"
+                       f"{ZH['worse']} {'、'.join(ways['worse']) or ZH['none']}")
+    return f"{lead}真正的差异(超出容差)——{';'.join(columns)}。"
+
+
+def readme_block_zh(ev: Evidence, figures: list[str]) -> str:
+    """README.zh-CN.md's "我们的发现": the overview figures, then a paragraph per question (finding_zh), each linking
+    the English FINDINGS.md for the reasons, which are in English only."""
+    lines = [" ".join(f"![{Path(name).stem}]({name})" for name in figures) + " " * bool(figures)
+             + "准确率均为 10,000 张测试图像上的结果,各种子的平均 ± 标准差;pp、▲ ▼ △ ▽ ≈ ? 和 † 的含义见下方表格的图例。", ""]
+    for study in QUESTIONS:
+        words = finding_zh(ev, study)
+        if words:
+            lines.append(f"- **{TITLES_ZH[study]}**:{words} [原因与细节(英文)]({FINDINGS_LINK}#{anchor(TITLES[study])})")
+    return "\n".join(lines) + "\n"

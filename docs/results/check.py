@@ -3,8 +3,9 @@
     python docs/results/check.py     # every folder's comparisons CSVs: seeds, verdicts, columns, and every
                                      # p-value, interval and verdict recomputed from its <view>_seeds.csv;
                                      # its runs all of today's code; its evidence (CHOICES.json) the CSVs'
-                                     # comparisons; README's findings and table and docs/results/FINDINGS.md are
-                                     # table.py's composition of the parts (a difference named by line and word);
+                                     # comparisons; README.md's and README.zh-CN.md's findings and tables and
+                                     # docs/results/FINDINGS.md are table.py's composition of the parts (a
+                                     # difference named by file, line and word);
                                      # performance.md's precision table is precision_table.py's; the overview
                                      # figures are overview.py's drawing of the parts; no machine path
     python docs/results/check.py --results docs/results/mnist-quick LOGROOT
@@ -44,7 +45,8 @@ import stats  # noqa: E402
 from stats import VERDICTS  # noqa: E402
 from studies import OPTIM_STUDIES, RUN_STUDIES  # noqa: E402
 from findings import EVIDENCE_KEY  # noqa: E402
-from table import FINDINGS, FINDINGS_MARK, README, README_MARK, RESULTS, findings_page, found, table  # noqa: E402
+from table import (FINDINGS, FINDINGS_MARK, README, README_MARK, README_ZH, RESULTS, findings_page, found,  # noqa: E402
+                   table)
 import overview  # noqa: E402
 import precision_table  # noqa: E402
 
@@ -241,6 +243,13 @@ def first_difference(where: str, committed: str, generated: str) -> str:
     return f"{where} line {i + 1}: '{said}' where the results give '{wanted}'"
 
 
+def block_difference(path: Path, mark: str, what: str, generated: str) -> str:
+    """The first difference of a README's block between its `mark`s from the generated one, by file, line and word."""
+    pieces = path.read_text().split(mark) if path.exists() else []
+    committed = pieces[1].lstrip("\n") if len(pieces) == 3 else ""
+    return first_difference(f"{path.name}, {what}", committed, generated)
+
+
 def readme_problems() -> list[str]:
     """README's findings and table, and FINDINGS.md, against table.py's composition of the parts."""
     regenerate = "(python docs/results/table.py --write)"
@@ -252,9 +261,11 @@ def readme_problems() -> list[str]:
     if not holds(README, README_MARK, composed):
         problems.append(f"README.md: its results table is not table.py's {regenerate}")
     if not holds(README, FINDINGS_MARK, findings):
-        pieces = README.read_text().split(FINDINGS_MARK)
-        committed = pieces[1].lstrip("\n") if len(pieces) == 3 else ""
-        problems.append(f"{first_difference('README.md, What we found', committed, findings)} {regenerate}")
+        problems.append(f"{block_difference(README, FINDINGS_MARK, 'What we found', findings)} {regenerate}")
+    # README.zh-CN.md: the same numbers in Chinese, so it cannot fall behind the English page
+    for mark, what, text in ((FINDINGS_MARK, "我们的发现", found(lang="zh")), (README_MARK, "table", table(lang="zh"))):
+        if not holds(README_ZH, mark, text):
+            problems.append(f"{block_difference(README_ZH, mark, what, text)} {regenerate}")
     committed = FINDINGS.read_text() if FINDINGS.exists() else ""
     if committed != page:
         problems.append(f"{first_difference('docs/results/FINDINGS.md', committed, page)} {regenerate}")
@@ -347,8 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     print(summary)
     if not problems:
         print(f"ok: {len(csvs)} comparisons CSVs in {', '.join(f.name for f in folders)}, each part's evidence theirs; "
-              "README's findings and table and FINDINGS.md are the parts'; performance.md's precision table is the "
-              "precision folder's; the overview figures are overview.py's"
+              "README.md's and README.zh-CN.md's findings and table and FINDINGS.md are the parts'; performance.md's "
+              "precision table is the precision folder's; the overview figures are overview.py's"
               + (f"; {folders[0].name} made again byte for byte" if args.logroot else ""))
     return 1 if problems else 0
 
