@@ -247,10 +247,11 @@ check = results_script("check", "results_check")
 
 
 def comparisons(study, reference, margin, *rows):
-    """A comparisons CSV's rows: (config, mean_diff, sim_low, sim_high, verdict, within_margin, confirmed)."""
+    """A comparisons CSV's rows, 10 seeds each: (config, mean_diff, sim_low, sim_high, verdict, within_margin,
+    confirmed)."""
     keys = ("config", "mean_diff", "sim_low", "sim_high", "verdict", "within_margin", "confirmed")
-    return pd.DataFrame([{"study": study, "reference": reference, "margin": margin, **dict(zip(keys, row))}
-                         for row in rows])
+    return pd.DataFrame([{"study": study, "reference": reference, "margin": margin, "seeds": 10,
+                          **dict(zip(keys, row))} for row in rows])
 
 
 def test_the_overview_puts_quick_and_full_side_by_side_and_says_not_run(tmp_path, monkeypatch):
@@ -280,7 +281,7 @@ def test_the_overview_puts_quick_and_full_side_by_side_and_says_not_run(tmp_path
     assert (quick.get_title(), full.get_title()) == ("quick recipe (2 epochs)", "full recipe (to convergence)")
     assert quick.get_xlim() == full.get_xlim() and quick.get_xlim()[0] < -1.9 and quick.get_xlim()[1] > 0.5
     assert [t.get_text() for t in depth_full.texts] == ["not run"] and not depth_quick.texts
-    assert [t.get_text() for t in full.texts] == [report.DAGGER]  # sigmoid on full: the t-test alone
+    assert [t.get_text() for t in full.texts] == [report.DAGGER]  # sigmoid on full: weak evidence (10 seeds)
     hollow = [line.get_markerfacecolor() for line in quick.get_lines() if line.get_marker() == "o"]
     assert hollow == ["#404040"]  # equivalent: a filled dot; only a negligible better/worse is hollow
     assert missing_glyphs(fig) == set()

@@ -24,9 +24,10 @@ from matplotlib.patches import Patch  # noqa: E402
 
 import plot  # noqa: E402
 from analysis import View  # noqa: E402
-from dataloader import DATASETS, get_dataset  # noqa: E402
+from dataset_facts import DATASETS, get_dataset  # noqa: E402
+from findings import as_comparison  # noqa: E402
 from recipes import RECIPES  # noqa: E402
-from report import DAGGER  # noqa: E402
+from report import DAGGER, inside_margin, shown_verdict, t_only, unconfirmable  # noqa: E402
 from studies import TRAITS  # noqa: E402
 from table import RESULTS, parts  # noqa: E402
 
@@ -50,9 +51,14 @@ def comparisons(results: Path = RESULTS) -> dict[str, dict[tuple[str, str], pd.D
     return found
 
 
-def t_test_only(row) -> bool:
-    """A better or worse verdict the sign-flip test did not confirm (the CSV's `confirmed` is False)."""
-    return str(row["confirmed"]) == "False"
+def comparison(row: dict, family: int):
+    """A CSV row as the stats.Comparison that report's words judge (shown_verdict, inside_margin, t_only), so that the
+    figure's marks are the README table's symbols; `family`: the study's comparisons (older CSVs do not record it)."""
+    values = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+    values["confirmed"] = str(values.get("confirmed")) == "True"
+    values["within_margin"] = str(values.get("within_margin")) == "True"
+    return as_comparison({"name": row["config"], "reference": row["reference"],
+                          "comparison": {**values, "family": values.get("family") or family}})
 
 
 def draw_cell(ax, table: pd.DataFrame | None, configs: list[str]) -> None:
@@ -66,18 +72,29 @@ def draw_cell(ax, table: pd.DataFrame | None, configs: list[str]) -> None:
     margin = 100 * table["margin"].iloc[0]
     ax.axvspan(-margin, margin, color="0.9", zorder=0, linewidth=0)
     for row in table.to_dict("records"):
-        y = configs.index(row["config"])
-        marker, color = MARKS[row["verdict"]]
+        y, c = configs.index(row["config"]), comparison(row, len(table))
+        verdict = shown_verdict(c)
+        marker, color = MARKS[verdict]
         if not math.isnan(row["sim_low"]):
             ax.plot([100 * row["sim_low"], 100 * row["sim_high"]], [y, y], color=color, linewidth=1.8,
                     solid_capstyle="butt")
-        hollow = row["verdict"] in ("better", "worse") and str(row["within_margin"]) == "True"
+        hollow = verdict in ("better", "worse") and inside_margin(c)
         ax.plot([100 * row["mean_diff"]], [y], marker=marker, markersize=6.5, color=color, zorder=3,
                 markerfacecolor="white" if hollow else color)
-        if t_test_only(row):
+        if verdict in ("better", "worse") and t_only(c):
             right = row["sim_high"] if not math.isnan(row["sim_high"]) else row["mean_diff"]
             ax.annotate(DAGGER, (100 * right, y), xytext=(4, 0), textcoords="offset points", va="center",
                         color=color)
+
+
+def few_seeds(table: pd.DataFrame | None) -> str:
+    """', 5 seeds: t-test only' where the seeds are too few for the sign-flip test to confirm any verdict."""
+    if table is None:
+        return ""
+    few = sorted({int(row["seeds"]) for row in table.to_dict("records")
+                  if unconfirmable(comparison(row, len(table))) and shown_verdict(comparison(row, len(table)))
+                  in ("better", "worse")})
+    return f", {'/'.join(map(str, few))} seeds: t-test only" if few else ""
 
 
 def x_limits(tables: list[pd.DataFrame]) -> tuple[float, float]:
@@ -98,7 +115,7 @@ def key_handles() -> list:
                label="hollow: negligible (inside the margin)"),
         Line2D([], [], color="0.3", linewidth=1.8, label="simultaneous 95% interval"),
         Patch(color="0.9", label="equivalence margin"),
-        Line2D([], [], linestyle="", label=f"{DAGGER}  t-test only (sign-flip not confirmed)")]
+        Line2D([], [], linestyle="", label=f"{DAGGER}  weak evidence (sign-flip test could confirm, did not)")]
 
 
 @plot.styled
@@ -119,7 +136,8 @@ def draw(dataset: str, cells: dict[tuple[str, str], pd.DataFrame], path: Path) -
         axes = sub.subplots(1, 2, sharex=True, sharey=True)
         for ax, recipe, table in zip(axes, RECIPES, tables):
             draw_cell(ax, table, configs[study])
-            ax.set_title(RECIPE_WORDS.get(recipe, recipe), fontsize=plot.STYLE["xtick.labelsize"], color="0.35")
+            ax.set_title(RECIPE_WORDS.get(recipe, recipe) + few_seeds(table), fontsize=plot.STYLE["xtick.labelsize"],
+                         color="0.35")
         axes[0].set_xlim(*x_limits([t for t in tables if t is not None]))
         axes[1].tick_params(labelleft=False)
     for ax in rows[-1].axes:
