@@ -128,12 +128,21 @@ def extract(folder: Path) -> Path:
     return path
 
 
+def from_logs(folder: Path) -> bool:
+    """A part plot.py made with its evidence from the logs: nothing to extract (a retrained part)."""
+    try:
+        return json.loads((folder / "CHOICES.json").read_text()).get("evidence", {}).get("source") == "plot.py"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="docs/results/extract_evidence.py", description=__doc__.splitlines()[0])
     parser.add_argument("parts", nargs="*", help="folders of docs/results (default: every one but older/)")
     args = parser.parse_args(argv)
     folders = [RESULTS / p for p in args.parts] if args.parts else sorted(
-        d for d in RESULTS.iterdir() if d.is_dir() and d != ARCHIVE and (d / "REPORT.md").exists())
+        d for d in RESULTS.iterdir() if d.is_dir() and d != ARCHIVE and (d / "REPORT.md").exists()
+        and not from_logs(d))
     missing = [f.name for f in folders if not (f / "REPORT.md").exists()]
     if missing:
         parser.error(f"no REPORT.md in {', '.join(missing)}")
