@@ -19,7 +19,7 @@ import stats
 from analysis import CHANCE_MARGIN, View, did_not_learn, grad_ratios, layer_names
 from dataset_facts import DATASETS, get_dataset
 from recipes import RECIPES
-from report import DAGGER, SIGN_ONLY, anchor, inside_margin, plural, shown_verdict, size_words, t_only, unconfirmable
+from verdicts import DAGGER, SIGN_ONLY, anchor, inside_margin, plural, shown_verdict, size_words, t_only, unconfirmable
 from studies import EXPLANATIONS, MARGINS, REFERENCES, STUDY_MARGINS, traits
 
 EVIDENCE_KEY = "evidence"  # CHOICES.json's key for the part's evidence

@@ -27,7 +27,7 @@ from analysis import View  # noqa: E402
 from dataset_facts import DATASETS, get_dataset  # noqa: E402
 from findings import as_comparison  # noqa: E402
 from recipes import RECIPES  # noqa: E402
-from report import DAGGER, inside_margin, shown_verdict, t_only, unconfirmable  # noqa: E402
+from verdicts import DAGGER, inside_margin, shown_verdict, t_only, unconfirmable  # noqa: E402
 from studies import TRAITS  # noqa: E402
 from table import RESULTS, parts  # noqa: E402
 
