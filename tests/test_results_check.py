@@ -184,19 +184,22 @@ def test_evidence_that_is_not_its_csvs_comparison_is_named(tmp_path):
 def test_check_runs_the_recomputation_and_the_evidence_check_both(tmp_path, capsys):
     import json
     import shutil
-    part = tmp_path / "optim-quick-mnist"
-    shutil.copytree(table.RESULTS / "optim-quick-mnist", part)
+    part = tmp_path / "optim-full-mnist"
+    shutil.copytree(table.RESULTS / "optim-full-mnist", part)
     choices = json.loads((part / "CHOICES.json").read_text())
     sgd = next(e for e in choices["evidence"]["views"][0]["configs"] if e["name"] == "sgd")
     sgd["comparison"]["mean_diff"] += 0.001
     (part / "CHOICES.json").write_text(json.dumps(choices))
     assert check.main(["--results", str(part)]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert "optim-quick-mnist/CHOICES.json: optim: sgd's evidence is not optim_comparisons.csv's comparison" in out
+    assert "optim-full-mnist/CHOICES.json: optim-full: sgd's evidence is not optim-full_comparisons.csv's comparison" in out
     # its CSV predates per-seed files: listed as not recomputable, not as a failure
     assert ("recomputed from the per-seed files: 0 rows checked, 0 mismatches; made before per-seed files, not "
-            "recomputable until their part is made again: 1 CSVs (optim-quick-mnist/optim_comparisons.csv)") in out
-    assert not any("no optim_seeds.csv" in line for line in out)
+            "recomputable until their part is made again: 1 CSVs (optim-full-mnist/optim-full_comparisons.csv)") in out
+    assert not any("no optim-full_seeds.csv" in line for line in out)
+    # a part remade from its logs (optim-quick-mnist, 10 seeds): every row recomputed from its committed seeds file
+    assert check.main(["--results", str(table.RESULTS / "optim-quick-mnist")]) == 0
+    assert "recomputed from the per-seed files: 7 rows checked, 0 mismatches" in capsys.readouterr().out.splitlines()
 
 
 def test_the_committed_evidence_is_the_extractors_reading_of_the_committed_reports(tmp_path):
