@@ -48,11 +48,14 @@ def test_ray_backend_leaves_the_same_run_store_and_metrics_as_the_local_one(ray_
         torch.set_num_threads(threads)
     assert run.main(COMMON + ["--backend", "ray", "--cpus-per-run", "1", "--logdir", "ray", "--resultdir", "r"]) == 0
     local, remote = store(tmp_path / "local"), store(tmp_path / "ray")
-    config_id = run_dir_of(tmp_path / "local", "MLP", "MLP").parent.name
-    assert list(local) == list(remote) == [f"MLP/{config_id}/seed0", f"MLP/{config_id}/seed1"]
+    view = run_dir_of(tmp_path / "local", "MLP", "MLP").parent.name
+    run_id = view.split("-", 1)[1]  # the view is <name>-<run id>; the store keeps the run under its id alone
+    assert list(local) == list(remote) == [f"MLP/{view}/seed0", f"MLP/{view}/seed1",
+                                           f"runs/{run_id}/seed0", f"runs/{run_id}/seed1"]
     for key, (files, a) in local.items():
         files_b, b = remote[key]
-        assert files == files_b == [".lock", "config.json", "events", "model.pt", "predictions.npy", "result.json"]
+        written = ["config.json", "events", "model.pt", "predictions.npy", "result.json"]
+        assert files == files_b == (written + ["view.json"] if key.startswith("MLP/") else written)
         assert {k: a[k] for k in METRICS} == {k: b[k] for k in METRICS}
         assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
         assert [h["val_acc"] for h in a["history"]] == [h["val_acc"] for h in b["history"]]
