@@ -56,6 +56,14 @@ def cli(capsys):
 
 
 @pytest.fixture
+def no_estimate(monkeypatch):
+    """Dry runs in this process without the plan's time estimate: it times steps of every network (bf16 emulated
+    where the CPU lacks it: tens of seconds a study), which tests of plans are not about (tests/test_estimate.py is)."""
+    import run
+    monkeypatch.setattr(run, "estimate_seconds", lambda *a, **k: (0.0, "not estimated"))
+
+
+@pytest.fixture
 def raw_copy(tmp_path: Path) -> Path:
     """A private data root holding the committed .gz files only (tests corrupt it freely)."""
     raw = tmp_path / "data" / "MNIST" / "raw"

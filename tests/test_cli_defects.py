@@ -25,12 +25,6 @@ def test_weight_decay_minus_zero_is_the_run_of_zero(tmp_path, capsys):
     assert len(planned[0]) == 1 and planned[0] == planned[1] == planned[2]
 
 
-@pytest.fixture
-def no_estimate(monkeypatch):
-    """The plan's time estimate times steps of every network (bf16 too): not what these tests are about."""
-    monkeypatch.setattr(run, "estimate_seconds", lambda *a, **k: (0.0, "not estimated"))
-
-
 @pytest.mark.parametrize("flags, argv, line", [
     ({"avx2"}, [], "precision: fp32 (the default: no --precision given)\n"),
     ({"avx512_bf16"}, [], "precision: fp32 (the default: no --precision given; this CPU has avx512_bf16: "
