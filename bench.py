@@ -2,6 +2,8 @@
 
     python bench.py            # throughput of Net, LeNet, NetDeep and MLP, then the time-to-99% race
     python bench.py --quick    # throughput only, fewer steps (about a minute on 2 CPU cores)
+    python bench.py --peak     # each network's training step in multiply-adds per second, as a share of the
+                               # processor's own peak (a large matrix multiply), fp32 and bf16
 
 Throughput: the same network and the same Adam, batch 64, trained a fixed number of steps through
 each pipeline, alternating (ABBA order) in this one process, several repetitions; the median of each
@@ -33,14 +35,17 @@ from torch import nn
 
 from cli import Parser, check_writable, exit_with, positive_float, positive_int
 from dataloader import DATA_ROOT, DATASETS, DataError, Dataset, get_dataset, load_splits, prepare_raw, to_channels_last
-from model import build_model, named_layers
+from model import MODELS as NETWORKS, build_model, named_layers
 from recipes import DEFAULT_DATASET, PRECISIONS, SPEED_RECIPE
 from studies import BASE_NETWORKS, STUDY_DATASETS
 from train import make_optimizer, train_epoch, train_run, train_step
 from utils import (BF16_CPU_FLAGS, DEVICES, UsageError, cpu_flags, cpu_model, keep_freed_memory, native_bf16, pick_device,
-                   write_json)
+                   usable_cpus, write_json)
 
 MODELS = ("Net", "LeNet", "NetDeep", "MLP")
+PEAK_MODELS = ("Net", "SpeedNet", "SpeedNetLite")  # --peak's default: the base network and the speed recipes'
+PEAK_BATCH = 128  # --peak's batch: the speed recipes'
+PEAK_N = 1024  # --peak's matrix multiply: n x n by n x n, 1.07 G multiply-adds, large enough to run at the peak
 BATCH = 64  # pytorch/examples' batch size, used by both pipelines
 TARGET_ACC = 0.99
 EXAMPLES_MAX_EPOCHS = 14  # pytorch/examples' default --epochs
@@ -198,6 +203,117 @@ def precision_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+# ---- the training step against the processor's peak ---------------------------------------------------
+
+def layer_macs(model: nn.Module, in_shape: tuple[int, ...]) -> list[int]:
+    """Multiply-adds of each convolution and linear layer for one image's forward pass, input side first."""
+    macs: list[int] = []
+
+    def count(module: nn.Module, _, out: torch.Tensor) -> None:
+        weight = module.weight
+        per_output = weight[0].numel()  # a conv's k*k*c_in (groups of 1), a linear layer's inputs
+        macs.append(per_output * out[0].numel())
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, *in_shape))
+    finally:
+        for h in hooks:
+            h.remove()
+    return macs
+
+
+def training_macs(model: nn.Module, in_shape: tuple[int, ...]) -> int:
+    """Multiply-adds of one image's training step: the forward pass, each layer's weight gradient (as many as its
+    forward) and its input gradient (as many again) but the first layer's, which no one needs."""
+    macs = layer_macs(model, in_shape)
+    return 3 * sum(macs) - macs[0]
+
+
+def peak_macs_per_s(precision: str, device: torch.device, n: int = PEAK_N, reps: int = 5) -> float:
+    """The processor's own rate: an n x n by n x n matrix multiply in `precision`, median of `reps` (after one)."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
+    times = []
+    for _ in range(reps + 1):  # the first warms oneDNN and the allocator up
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return n ** 3 / statistics.median(times[1:])
+
+
+def step_rate(name: str, precision: str, steps: int, reps: int, device: torch.device, seed: int = 0) -> dict:
+    """Network `name`'s training step on one resident batch of PEAK_BATCH (channels-last on a CPU, as the suite's
+    runs): images and multiply-adds per second, medians of `reps`."""
+    ds = get_dataset(DEFAULT_DATASET)
+    model, optimizer = make_pair(name, device, seed)
+    macs = training_macs(model, ds.image_shape)
+    x = torch.randn(PEAK_BATCH, *ds.image_shape, device=device)
+    y = torch.randint(0, ds.n_classes, (PEAK_BATCH,), device=device)
+    if device.type == "cpu":
+        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    model.train()
+
+    def timed(n: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            train_step(model, optimizer, x, y, precision)
+        sync(device)
+        return time.perf_counter() - t0
+
+    timed(min(5, steps))  # lazy initialisation
+    images_per_s = statistics.median(steps * PEAK_BATCH / timed(steps) for _ in range(reps))
+    return {"train_macs_per_image": macs, "images_per_s": images_per_s, "macs_per_s": macs * images_per_s}
+
+
+def peak_fractions(models: list[str], steps: int, reps: int, device: torch.device) -> dict:
+    """For each precision: the processor's peak and each network's step rate as a share of it, measured in
+    alternation (peak, networks, peak again) so that a change in the machine's speed shows in the two peaks."""
+    out: dict[str, dict] = {}
+    native = native_bf16(device)[0]
+    for precision in PRECISIONS:
+        # without native bf16, torch's bf16 multiply is emulated at a few percent of fp32's rate: a smaller one
+        n = PEAK_N if precision == "fp32" or native else PEAK_N // 2
+        before = peak_macs_per_s(precision, device, n)
+        nets = {name: step_rate(name, precision, steps, reps, device) for name in models}
+        after = peak_macs_per_s(precision, device, n)
+        peak = max(before, after)
+        out[precision] = {"peak_macs_per_s": peak, "peak_runs": [before, after], "peak_n": n,
+                          "peak_is_hardware": precision == "fp32" or native,
+                          "networks": {k: {**v, "fraction_of_peak": v["macs_per_s"] / peak} for k, v in nets.items()}}
+    return out
+
+
+def peak_table(results: dict[str, dict]) -> str:
+    lines = [f"{'network':<13} {'precision':<9} {'M MACs/image':>12} {'images/s':>9} {'G MACs/s':>9} {'of peak':>8}"]
+    for precision, r in results.items():
+        for name, n in r["networks"].items():
+            lines.append(f"{name:<13} {precision:<9} {n['train_macs_per_image'] / 1e6:>12.2f} {n['images_per_s']:>9,.0f} "
+                         f"{n['macs_per_s'] / 1e9:>9.2f} {100 * n['fraction_of_peak']:>7.1f}%")
+        lines.append(f"{'(peak: mm)':<13} {precision:<9} {'':>12} {'':>9} {r['peak_macs_per_s'] / 1e9:>9.2f} {'100.0%':>8}")
+    if not results["bf16"]["peak_is_hardware"]:
+        lines.append("bf16: this processor has no native bf16, so its bf16 matrix multiply is emulated, not a hardware "
+                     "peak, and a network's share of it can pass 100%")
+    return "\n".join(lines)
+
+
+def compare_with_peak(args, report: dict, device: torch.device, steps: int, reps: int) -> int:
+    """bench.py --peak: each network's training step against the processor's peak, fp32 and bf16; the JSON."""
+    print(f"precision: {report['machine']['native_bf16']}; batch {PEAK_BATCH}, one resident batch; peak: a square "
+          "matrix multiply, before and after the networks (the larger is the peak)", flush=True)
+    report["peak"] = peak_fractions(args.models or list(PEAK_MODELS), steps, reps, device)
+    if hasattr(os, "getloadavg"):
+        report["machine"]["loadavg_1min_end"] = os.getloadavg()[0]
+    print("\ntraining step in multiply-adds (MACs) per second: forward, weight and input gradients "
+          f"({args.threads} torch thread(s)), {report['machine'].get('gpu', report['machine']['cpu'])}:\n"
+          + peak_table(report["peak"]))
+    write_json(args.out, report)
+    print(f"\nwrote {args.out}")
+    return 0
+
+
 # ---- time to 99% --------------------------------------------------------------------------------
 
 def suite_time_to_99(device: torch.device, seed: int = 0) -> dict:
@@ -257,12 +373,19 @@ def examples_time_to_99(device: torch.device, budget_s: float, seed: int = 0) ->
 
 
 def time_to_99(device: torch.device, budget_s: float, seed: int = 0) -> dict:
-    """Both recipes, the suite's first, and examples_s / suite_s (a lower bound if examples ran out of time)."""
-    suite = suite_time_to_99(device, seed)
-    examples = examples_time_to_99(device, budget_s, seed)
+    """Both recipes, the suite's first, and examples_s / suite_s (a lower bound if examples ran out of time).
+
+    Both train with every usable core's thread, as `run.py --study speed` trains its one run at a time."""
+    before, threads = torch.get_num_threads(), usable_cpus()[0]
+    torch.set_num_threads(threads)
+    try:
+        suite = suite_time_to_99(device, seed)
+        examples = examples_time_to_99(device, budget_s, seed)
+    finally:
+        torch.set_num_threads(before)
     ratio = examples["examples_s"] / suite["suite_s"] if suite["suite_reached"] else None
     return {**suite, **examples, "ratio": ratio, "ratio_is_lower_bound": not examples["examples_reached"],
-            "examples_budget_s": budget_s, "target_acc": TARGET_ACC}
+            "examples_budget_s": budget_s, "target_acc": TARGET_ACC, "threads": threads}
 
 
 # ---- report ---------------------------------------------------------------------------------------
@@ -315,10 +438,15 @@ def build_parser() -> Parser:
     p.add_argument("--precision-compare", action="store_true",
                    help="only fp32 against bf16 autocast, samples per second of the suite's loop for every base network "
                         f"({', '.join(BASE_NETWORKS)} unless --models), as a ratio, with the CPU or GPU that gave it")
+    p.add_argument("--peak", action="store_true",
+                   help="only each network's training step (batch %d, resident) in multiply-adds per second, as a share "
+                        "of the processor's peak (a large matrix multiply), fp32 and bf16, with --threads threads; "
+                        "networks: %s unless --models" % (PEAK_BATCH, ", ".join(PEAK_MODELS)))
     p.add_argument("--dataset", default=DEFAULT_DATASET, choices=list(DATASETS),
                    help="the images both pipelines train on; the time-to-99%% race is MNIST's only (use --quick)")
-    p.add_argument("--models", nargs="+", choices=MODELS, metavar="MODEL",
-                   help=f"networks to measure (default: {' '.join(MODELS)}; with --precision-compare, the base ones)")
+    p.add_argument("--models", nargs="+", choices=list(NETWORKS), metavar="MODEL",
+                   help=f"networks to measure (default: {' '.join(MODELS)}; with --precision-compare, the base ones; "
+                        "with --peak, its own)")
     p.add_argument("--steps", type=positive_int, help="training steps per repetition (default 50; 20 with --quick)")
     p.add_argument("--reps", type=positive_int, help="repetitions per pipeline (default 5; 3 with --quick)")
     p.add_argument("--threads", type=positive_int, default=1,
@@ -357,7 +485,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--steps {steps} needs {steps * BATCH} training images; the split has {n_train} "
                      f"(at most {n_train // BATCH})")
     # the race's 99% target is the speed study's
-    if not (args.quick or args.precision_compare) and args.dataset not in STUDY_DATASETS["speed"]:
+    if args.peak and args.dataset != DEFAULT_DATASET:
+        parser.error("--peak measures on MNIST's image shape only")
+    if not (args.quick or args.precision_compare or args.peak) and args.dataset not in STUDY_DATASETS["speed"]:
         parser.error(f"the time-to-{100 * TARGET_ACC:.0f}% race is for "
                      f"{', '.join(get_dataset(d).title for d in STUDY_DATASETS['speed'])} only: "
                      f"add --quick to measure throughput on {get_dataset(args.dataset).title}")
@@ -376,10 +506,13 @@ def main(argv: list[str] | None = None) -> int:
     report = {"command": " ".join(["python", "bench.py", *(sys.argv[1:] if argv is None else argv)]),
               "machine": machine(device, args.threads),
               "settings": {"dataset": args.dataset, "batch_size": BATCH, "steps": steps, "reps": reps,
-                           "quick": args.quick, "precision_compare": args.precision_compare}}
+                           "quick": args.quick, "precision_compare": args.precision_compare, "peak": args.peak}}
     print(f"bench: {get_dataset(args.dataset).title} on {device} "
           f"({report['machine'].get('gpu', report['machine']['cpu'])}), "
-          f"{args.threads} torch thread(s), batch {BATCH}, {steps} steps x {reps} repetitions per pipeline")
+          f"{args.threads} torch thread(s), batch {PEAK_BATCH if args.peak else BATCH}, {steps} steps x {reps} "
+          f"repetitions per {'network' if args.peak else 'pipeline'}")
+    if args.peak:
+        return compare_with_peak(args, report, device, steps, reps)
     splits = load_splits(args.dataset, device)
     if args.precision_compare:
         return compare_precisions(args, report, device, steps, reps, splits)
@@ -396,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick:
         del splits, loader  # the race below loads its own data, as each recipe does from scratch
         print(f"\ntime to {100 * TARGET_ACC:.0f}% test accuracy: the speed recipe, then pytorch/examples "
-              f"(at most {args.examples_budget:g} s) ...", flush=True)
+              f"(at most {args.examples_budget:g} s), each with {usable_cpus()[0]} torch thread(s) ...", flush=True)
         report["time_to_99"] = time_to_99(device, args.examples_budget)
         print(time_table(report["time_to_99"]))
     if hasattr(os, "getloadavg"):

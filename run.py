@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -35,8 +36,8 @@ from studies import (BEST_RATE_HEADER, NOT_IN_ALL, OPTIM_STUDIES, RUN_STUDIES, S
                      STUDY_PRECISIONS, STUDY_RECIPES, STUDY_SEEDS,
                      Spec, Study, best_rate_rows, default_recipe, lr_rule, manifest_name, margin_for, margins_in_words,
                      recipe_summary, reference_map, traits)
-from utils import (DEVICES, UsageError, disk_full_message, is_disk_full, native_bf16, pick_device, remove_stale_temps,
-                   resolve_precision, usable_cpus, write_hparams_config, write_json)
+from utils import (DEVICES, UsageError, cpu_model, disk_full_message, is_disk_full, native_bf16, pick_device,
+                   process_seconds, remove_stale_temps, resolve_precision, usable_cpus, write_hparams_config, write_json)
 
 # fp32 until the precision study shows bf16 equivalent for every base network (docs/performance.md)
 DEFAULT_PRECISION = "fp32"
@@ -654,6 +655,23 @@ def summarize(results: list[dict]) -> int:
     return 1 if any(r["status"] in ("failed", "busy") for r in bad) else 0
 
 
+def print_speed_record(results: list[dict], threads: int) -> None:
+    """For a speed study: each seed's test accuracy, its training seconds, and this process's seconds."""
+    timed = [r for r in results if traits(r.get("study") or "").timed and r.get("status") == "ok"]
+    for name in dict.fromkeys(r["name"] for r in timed):
+        runs = sorted((r for r in timed if r["name"] == name), key=lambda r: r["seed"])
+        accs = [r["test_acc"] for r in runs]
+        # an epoch's seconds: its training steps and its one validation pass; the test evaluation comes after
+        seconds = sorted(sum(h["seconds"] for h in r["history"]) for r in runs)
+        print(f"\n{name}, {len(runs)} seeds: test accuracy {', '.join(f'{100 * a:.2f}%' for a in accs)} "
+              f"(mean {100 * statistics.mean(accs):.2f}%, lowest {100 * min(accs):.2f}%)")
+        print(f"training seconds a seed (steps and one validation pass an epoch; test evaluation outside): median "
+              f"{statistics.median(seconds):.2f}, min {seconds[0]:.2f}, max {seconds[-1]:.2f}, on {cpu_model()} with "
+              f"{threads} torch thread(s) a run")
+    if timed:
+        print(f"process seconds so far (start-up, data, every seed, evaluation, files): {process_seconds():.1f}")
+
+
 def print_best_rates(results: list[dict]) -> None:
     """For a study that sweeps learning rates: each optimizer at its best rate on val."""
     sweep = [r for r in results if traits(r.get("study") or "").best_rates and "config" in r]
@@ -726,7 +744,9 @@ def run_command(args, parser: Parser, studies: dict[str, Study], default_study: 
         print(f"{prog}: error: {disk_full_message(args.logdir)}", file=sys.stderr)
         return 1
     if args.backend == "local":
-        args.jobs = args.jobs or default_jobs(device, len(planned.tasks) + len(planned.adoptions))
+        # a speed record times one run on every core: its runs go one at a time unless --jobs says otherwise
+        timed = all(traits(study).timed for study in selected)
+        args.jobs = args.jobs or (1 if timed else default_jobs(device, len(planned.tasks) + len(planned.adoptions)))
         if args.jobs == 1 and (args.threads or torch.get_num_threads() > worker_threads(args)):
             torch.set_num_threads(worker_threads(args))  # torch's own default counts the host's cores
     print_plan(selected, planned, args, device)
@@ -746,6 +766,7 @@ def run_command(args, parser: Parser, studies: dict[str, Study], default_study: 
           f"{counts['adopted']} adopted after their probe in {fmt_minutes(time.perf_counter() - start)}; "
           f"curves: tensorboard --logdir {args.logdir}")
     print_best_rates(results)
+    print_speed_record(planned.finished + results, torch.get_num_threads() if args.jobs == 1 else worker_threads(args))
     if not args.no_plot:
         code = max(code, make_plots(selected, args))
     return code

@@ -7,7 +7,7 @@ import bench
 import run
 from dataloader import Splits, batches, load_splits, to_channels_last
 from model import build_model, count_parameters
-from recipes import SPEED_RECIPE, make_config
+from recipes import SPEED60_RECIPE, SPEED_RECIPE, make_config
 from train import set_determinism
 
 
@@ -16,23 +16,66 @@ def splits():
     return load_splits("mnist", "cpu", subset=1000)
 
 
-def test_speednet_has_the_contracted_parameter_count():
+def test_the_speed_networks_have_their_contracted_parameter_counts():
+    assert SPEED_RECIPE["model"] == SPEED60_RECIPE["model"] == "SpeedNetLite"
     recipe_model = build_model(SPEED_RECIPE["model"], (1, 28, 28), 10, **SPEED_RECIPE["model_args"])
-    # convs 624 + 6,944, batch-norm scales and shifts 2 x (24 + 32), linear 410,112 + 5,130
-    assert count_parameters(recipe_model) == count_parameters(build_model("SpeedNet", (1, 28, 28), 10)) == 422_922
+    # convs (no bias) 400 + 4,608, batch-norm scales and shifts 2 x (16 + 32), linear 205,056 + 2,570
+    assert count_parameters(recipe_model) == 212_730
+    assert SPEED60_RECIPE == {**SPEED_RECIPE, "epochs": 6}  # the same network and step, trained 6 epochs
+    # the earlier speed network: convs 624 + 6,944, batch norm 2 x (24 + 32), linear 410,112 + 5,130
+    assert count_parameters(build_model("SpeedNet", (1, 28, 28), 10)) == 422_922
     assert count_parameters(build_model("SpeedNet", (1, 28, 28), 10, bn=False, hidden=256)) == 215_194
     assert recipe_model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 
-def test_speed_study_fixes_its_own_recipe():
+def test_multiply_adds_are_counted_layer_by_layer():
+    net = build_model("Net", (1, 28, 28), 10)
+    # each output times its inputs: conv1 3x3 from 1 to 32 channels on 26x26, conv2 3x3 from 32 to 64 on 11x11,
+    # then 1,600 to 128 and 128 to 10
+    macs = bench.layer_macs(net, (1, 28, 28))
+    assert macs == [194_688, 2_230_272, 204_800, 1_280] and sum(macs) == 2_631_040
+    assert bench.training_macs(net, (1, 28, 28)) == 3 * 2_631_040 - 194_688  # the first layer's input gradient: none
+    lite = bench.layer_macs(build_model("SpeedNetLite", (1, 28, 28), 10), (1, 28, 28))
+    assert lite == [5 * 5 * 16 * 24 * 24, 3 * 3 * 16 * 32 * 10 * 10, 800 * 256, 256 * 10]
+
+
+@pytest.mark.parametrize("study, recipe", [("speed", SPEED_RECIPE), ("speed60", SPEED60_RECIPE)])
+def test_speed_studies_fix_their_own_recipe(study, recipe):
     args = run.build_parser("run.py", "", run.STUDIES, "base").parse_args(
-        ["--study", "speed", "--seeds", "5", "--epochs", "7", "--batch-size", "32", "--lr", "0.5"])
-    configs = run.expand("speed", run.STUDIES["speed"](args), args)
+        ["--study", study, "--seeds", "5", "--epochs", "7", "--batch-size", "32", "--lr", "0.5"])
+    configs = run.expand(study, run.STUDIES[study](args), args)
     assert [c["seed"] for c in configs] == [0, 1, 2, 3, 4]
-    assert {c["name"] for c in configs} == {"SpeedNet"} and {c["study"] for c in configs} == {"speed"}
+    assert {c["name"] for c in configs} == {"SpeedNetLite"} and {c["study"] for c in configs} == {study}
     for c in configs:  # the recipe wins over the common flags
-        assert c == make_config(**{**c, **SPEED_RECIPE})
-        assert (c["epochs"], c["batch_size"], c["schedule"]) == (1, SPEED_RECIPE["batch_size"], "onecycle")
+        assert c == make_config(**{**c, **recipe})
+        assert (c["epochs"], c["batch_size"], c["schedule"], c["evals_per_epoch"]) == (
+            recipe["epochs"], 128, "onecycle", 1)
+
+
+def test_a_speed_study_trains_one_run_at_a_time_and_prints_its_record(tmp_path, capsys):
+    assert run.main(["--study", "speed", "--seeds", "2", "--subset", "640", "--device", "cpu", "--no-plot", "--quiet",
+                     "--logdir", str(tmp_path / "l"), "--resultdir", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "--jobs 1," in out  # one run at a time, every core's thread for it
+    results = [json.loads(p.read_text()) for p in sorted((tmp_path / "l").glob("speed/*/seed*/result.json"))]
+    accs = ", ".join(f"{100 * r['test_acc']:.2f}%" for r in results)
+    assert len(results) == 2 and f"SpeedNetLite, 2 seeds: test accuracy {accs} (mean" in out
+    seconds = sorted(sum(h["seconds"] for h in r["history"]) for r in results)
+    assert f"min {seconds[0]:.2f}, max {seconds[1]:.2f}" in out and "process seconds so far" in out
+
+
+def test_peak_reports_each_network_as_a_share_of_the_matrix_multiply(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert bench.main(["--peak", "--models", "MLP", "--steps", "2", "--reps", "1", "--out", str(out)]) == 0
+    peak = json.loads(out.read_text())["peak"]
+    assert set(peak) == {"fp32", "bf16"}
+    for r in peak.values():
+        mlp = r["networks"]["MLP"]
+        assert mlp["train_macs_per_image"] == 3 * (784 * 512 + 512 * 512 + 512 * 10) - 784 * 512
+        assert mlp["macs_per_s"] == pytest.approx(mlp["train_macs_per_image"] * mlp["images_per_s"])
+        assert mlp["fraction_of_peak"] == pytest.approx(mlp["macs_per_s"] / r["peak_macs_per_s"])
+        assert r["peak_macs_per_s"] == max(r["peak_runs"])
+    assert "of peak" in capsys.readouterr().out
 
 
 def test_throughput_measures_both_pipelines(splits):

@@ -18,6 +18,8 @@ from recipes import make_config
 from runstore import config_dir
 from utils import write_json
 
+pytestmark = pytest.mark.xdist_group("figures")  # one process: its module fixtures are costly
+
 EVALS = 4  # val evaluations an epoch
 
 

@@ -1,6 +1,6 @@
 """notebooks/assignment.ipynb: the assignment step by step on the suite's own functions. It is committed without
-outputs and runs top to bottom; here on the smallest setting (one question's study, 1 seed, 300 images), through
-nbclient, and any error in any cell fails the test (issue 54)."""
+outputs and runs top to bottom; here on the smallest setting (one question's study, 1 seed, 300 images, one
+validation pass an epoch), through nbclient, and any error in any cell fails the test (issue 54)."""
 import nbformat
 from nbclient import NotebookClient
 
@@ -19,7 +19,7 @@ def test_the_notebook_is_committed_without_outputs():
 
 
 def test_the_notebook_runs_top_to_bottom_on_the_smallest_setting(tmp_path, monkeypatch):
-    for name, value in {"NOTEBOOK_SUBSET": "300", "NOTEBOOK_EPOCHS": "1", "NOTEBOOK_SEEDS": "1",
+    for name, value in {"NOTEBOOK_SUBSET": "300", "NOTEBOOK_EPOCHS": "1", "NOTEBOOK_SEEDS": "1", "NOTEBOOK_EVALS": "1",
                         "NOTEBOOK_STUDIES": "batch_size", "NOTEBOOK_WORKDIR": str(tmp_path)}.items():
         monkeypatch.setenv(name, value)  # the kernel inherits them
     nb = nbformat.read(NOTEBOOK, as_version=4)

@@ -13,6 +13,8 @@ import executors
 import utils
 from runstore import run_task
 
+pytestmark = pytest.mark.xdist_group("ray")  # one process: its one Ray instance
+
 COMMON = ["--model", "MLP", "--seeds", "2", "--epochs", "1", "--subset", "1000", "--device", "cpu", "--no-plot",
           "--quiet", "--threads", "1", "--evals-per-epoch", "1"]
 METRICS = ("status", "config", "epochs", "test_loss", "test_acc", "test_per_class_acc", "test_confusion",

@@ -1,4 +1,5 @@
 """docs/results/check.py: what it finds wrong in a comparisons CSV, and that nothing committed names a machine path."""
+import json
 import re
 import subprocess
 
@@ -229,6 +230,29 @@ def test_a_folder_of_runs_of_other_code_or_of_several_versions_is_named(tmp_path
     assert check.code_problems(tmp_path) == [f"{tmp_path.name}: runs of code 03116cf7, today's is {today}"]
     report.write_text(f"Runs of 2 code versions, labelled by code digest where a config repeats: `{today}` (5 runs).\n")
     assert check.code_problems(tmp_path) == [f"{tmp_path.name}: a study with runs of several code versions"]
+
+
+def test_runs_of_older_code_are_todays_where_no_config_of_theirs_reaches_what_changed(tmp_path):
+    """303c61eb is the numeric code at a844838, before SpeedNetLite: a part of Net's runs is still today's, a part
+    that computed SpeedNetLite would not be (its class is new)."""
+    from digest import source_at
+    if source_at("a844838") is None:
+        pytest.skip("no git history with commit a844838")
+    part = tmp_path / "part"  # a folder of its own: the reports of other tests look for parts beside theirs
+    part.mkdir()
+    today = check.code_digest()[:8]
+    assert today != "303c61eb"  # a network was added since: the numeric code as a whole differs
+    (part / "REPORT.md").write_text("## optim\n\nCode digest of every run: `303c61eb`.\n")
+
+    def choices(*models: str) -> None:
+        configs = [{"model": m, "model_args": {}, "optimizer": "adam"} for m in models]
+        (part / "CHOICES.json").write_text(json.dumps({"evidence": {"views": [{"dataset": "mnist",
+                                                                                  "configs": configs}]}}))
+
+    choices("Net", "MLP")
+    assert check.code_problems(part) == []
+    choices("Net", "SpeedNetLite")
+    assert check.code_problems(part) == [f"{part.name}: runs of code 303c61eb, today's is {today}"]
 
 
 precision_table = results_script("precision_table", "results_precision_table")

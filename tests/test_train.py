@@ -13,6 +13,8 @@ from recipes import OPTIMIZERS, make_config
 from train import make_optimizer, train_run
 from utils import keep_freed_memory
 
+pytestmark = pytest.mark.xdist_group("train")  # one process: its module fixtures are costly
+
 
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory):

@@ -40,7 +40,7 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 from analysis import COMPARISON_COLUMNS, View, comparison_rows  # noqa: E402
 from dataset_facts import DATASETS  # noqa: E402
 from recipes import RECIPES  # noqa: E402
-from digest import code_digest, source_at, source_digest  # noqa: E402
+from digest import code_digest, run_digest, source_at, source_digest  # noqa: E402
 import stats  # noqa: E402
 from stats import VERDICTS  # noqa: E402
 from studies import OPTIM_STUDIES, RUN_STUDIES  # noqa: E402
@@ -200,26 +200,43 @@ def machine_paths() -> list[str]:
     return [f"machine path: {line[:160]}" for line in found.splitlines()]
 
 
-# Digests recorded by the code digest of before digest.py (a hash of whole modules) -> the commit whose code they
-# name. Such runs are today's code when today's rules, applied to that commit's source, give today's digest.
-OLDER_RULES = {"74fbfa7c": "392ca93"}  # every committed reference part was trained from a worktree of 392ca93
+# A part's code digest -> a commit whose numeric code it names: the older digest of before digest.py (a hash of whole
+# modules), and the digests of today's rules at the commits the parts were trained from.
+CODE_COMMITS = {"74fbfa7c": "392ca93", "303c61eb": "a844838"}
 
 
-def is_today(code: str, today: str) -> bool:
-    """Whether a REPORT.md's code digest names today's numeric code, directly or through OLDER_RULES."""
+def part_configs(folder: Path) -> list[dict]:
+    """The configs a part's runs computed, as their run digest reads them (network, its arguments, optimizer, dataset),
+    from its CHOICES.json evidence."""
+    path = folder / "CHOICES.json"
+    if not path.exists():
+        return []
+    views = json.loads(path.read_text())["evidence"]["views"]
+    return [{"model": c["model"], "model_args": c["model_args"], "optimizer": c["optimizer"], "dataset": v["dataset"]}
+            for v in views for c in v["configs"]]
+
+
+def is_today(code: str, today: str, configs: list[dict]) -> bool:
+    """Whether runs of code digest `code` are today's runs: the same numeric code, or code that has changed since
+    only where none of `configs` reaches (a network added, say), each config's run digest then and now equal."""
     if code == today:
         return True
-    source = source_at(OLDER_RULES[code]) if code in OLDER_RULES else None
-    return source is not None and source_digest(source)[:8] == today
+    source = source_at(CODE_COMMITS[code]) if code in CODE_COMMITS else None
+    if source is None:
+        return False
+    return source_digest(source)[:8] == today or bool(configs) and all(
+        run_digest(c, source) == run_digest(c) for c in configs)
 
 
 def code_problems(folder: Path) -> list[str]:
-    """A folder whose REPORT.md has runs of code other than today's (digest.code_digest), or of several versions."""
+    """A folder whose REPORT.md has runs of code other than today's (digest.code_digest) for its configs, or of
+    several versions."""
     report = folder / "REPORT.md"
     if not report.exists():
         return [f"{folder.name}: no REPORT.md"]
-    text, today = report.read_text(), code_digest()[:8]
-    older = sorted(c for c in set(re.findall(r"Code digest of every run: `(\w+)`", text)) if not is_today(c, today))
+    text, today, configs = report.read_text(), code_digest()[:8], part_configs(folder)
+    older = sorted(c for c in set(re.findall(r"Code digest of every run: `(\w+)`", text))
+                   if not is_today(c, today, configs))
     mixed = "code versions, labelled by code digest" in text
     return ([f"{folder.name}: runs of code {', '.join(older)}, today's is {today}"] * bool(older)
             + [f"{folder.name}: a study with runs of several code versions"] * mixed)
