@@ -93,7 +93,7 @@ def test_a_trained_precision_study_compares_bf16_with_fp32_at_its_own_margin(tmp
     monkeypatch.setitem(run.STUDIES, "precision", lambda args: [c for c in study_precision(args) if "MLP" in c[0]])
     logs = tmp_path / "l"
     assert run.main(["--study", "precision", "--epochs", "1", "--subset", "500", "--seeds", "3", "--jobs", "1",
-                     "--device", "cpu", "--no-plot", "--quiet", "--logdir", str(logs)]) == 0
+                     "--evals-per-epoch", "1", "--device", "cpu", "--no-plot", "--quiet", "--logdir", str(logs)]) == 0
     manifest = json.loads((logs / "precision" / "study-mnist-quick.json").read_text())
     assert manifest["margin"] == 0.002 and manifest["references"] == {"MLP-bf16": "MLP-fp32"}
     assert plot.main(["--logdir", str(logs), "--resultdir", str(tmp_path / "r")]) == 0
