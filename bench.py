@@ -138,12 +138,12 @@ def classic_steps(model, optimizer, loader, steps: int, device: torch.device) ->
     return time.perf_counter() - t0
 
 
-def compute_steps(model, optimizer, xb: torch.Tensor, yb: torch.Tensor, steps: int) -> float:
+def compute_steps(model, optimizer, xb: torch.Tensor, yb: torch.Tensor, steps: int, precision: str = "fp32") -> float:
     """Seconds for `steps` training steps on one resident batch: the network's cost with no data pipeline at all."""
     model.train()
     t0 = time.perf_counter()
     for _ in range(steps):
-        train_step(model, optimizer, xb, yb)
+        train_step(model, optimizer, xb, yb, precision)
     sync(xb.device)
     return time.perf_counter() - t0
 
@@ -254,17 +254,9 @@ def step_rate(name: str, precision: str, steps: int, reps: int, device: torch.de
     y = torch.randint(0, ds.n_classes, (PEAK_BATCH,), device=device)
     if device.type == "cpu":
         model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
-    model.train()
-
-    def timed(n: int) -> float:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            train_step(model, optimizer, x, y, precision)
-        sync(device)
-        return time.perf_counter() - t0
-
-    timed(min(5, steps))  # lazy initialisation
-    images_per_s = statistics.median(steps * PEAK_BATCH / timed(steps) for _ in range(reps))
+    compute_steps(model, optimizer, x, y, min(5, steps), precision)  # lazy initialisation
+    images_per_s = statistics.median(steps * PEAK_BATCH / compute_steps(model, optimizer, x, y, steps, precision)
+                                     for _ in range(reps))
     return {"train_macs_per_image": macs, "images_per_s": images_per_s, "macs_per_s": macs * images_per_s}
 
 
@@ -274,14 +266,14 @@ def peak_fractions(models: list[str], steps: int, reps: int, device: torch.devic
     out: dict[str, dict] = {}
     native = native_bf16(device)[0]
     for precision in PRECISIONS:
-        # without native bf16, torch's bf16 multiply is emulated at a few percent of fp32's rate: a smaller one
-        n = PEAK_N if precision == "fp32" or native else PEAK_N // 2
+        hardware = precision == "fp32" or native  # else torch emulates bf16 at about 1% of fp32's rate: a smaller n
+        n = PEAK_N if hardware else PEAK_N // 2
         before = peak_macs_per_s(precision, device, n)
         nets = {name: step_rate(name, precision, steps, reps, device) for name in models}
         after = peak_macs_per_s(precision, device, n)
         peak = max(before, after)
         out[precision] = {"peak_macs_per_s": peak, "peak_runs": [before, after], "peak_n": n,
-                          "peak_is_hardware": precision == "fp32" or native,
+                          "peak_is_hardware": hardware,
                           "networks": {k: {**v, "fraction_of_peak": v["macs_per_s"] / peak} for k, v in nets.items()}}
     return out
 
@@ -304,14 +296,10 @@ def compare_with_peak(args, report: dict, device: torch.device, steps: int, reps
     print(f"precision: {report['machine']['native_bf16']}; batch {PEAK_BATCH}, one resident batch; peak: a square "
           "matrix multiply, before and after the networks (the larger is the peak)", flush=True)
     report["peak"] = peak_fractions(args.models or list(PEAK_MODELS), steps, reps, device)
-    if hasattr(os, "getloadavg"):
-        report["machine"]["loadavg_1min_end"] = os.getloadavg()[0]
     print("\ntraining step in multiply-adds (MACs) per second: forward, weight and input gradients "
           f"({args.threads} torch thread(s)), {report['machine'].get('gpu', report['machine']['cpu'])}:\n"
           + peak_table(report["peak"]))
-    write_json(args.out, report)
-    print(f"\nwrote {args.out}")
-    return 0
+    return write_report(args.out, report)
 
 
 # ---- time to 99% --------------------------------------------------------------------------------
@@ -432,6 +420,15 @@ def machine(device: torch.device, threads: int) -> dict:
     return info
 
 
+def write_report(out: str, report: dict) -> int:
+    """The JSON, with the load average at its end beside the one at its start; exit code 0."""
+    if hasattr(os, "getloadavg"):
+        report["machine"]["loadavg_1min_end"] = os.getloadavg()[0]
+    write_json(out, report)
+    print(f"\nwrote {out}")
+    return 0
+
+
 def build_parser() -> Parser:
     p = Parser(prog="bench.py", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="throughput only, fewer steps (about a minute)")
@@ -470,9 +467,7 @@ def compare_precisions(args, report: dict, device: torch.device, steps: int, rep
     print("\ntraining samples per second through the suite's loop (median of alternating repetitions), "
           f"{report['machine']['cpu'] if device.type == 'cpu' else report['machine'].get('gpu')}:\n"
           + precision_table(results))
-    write_json(args.out, report)
-    print(f"\nwrote {args.out}")
-    return 0
+    return write_report(args.out, report)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -532,11 +527,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(at most {args.examples_budget:g} s), each with {usable_cpus()[0]} torch thread(s) ...", flush=True)
         report["time_to_99"] = time_to_99(device, args.examples_budget)
         print(time_table(report["time_to_99"]))
-    if hasattr(os, "getloadavg"):
-        report["machine"]["loadavg_1min_end"] = os.getloadavg()[0]
-    write_json(args.out, report)
-    print(f"\nwrote {args.out}")
-    return 0
+    return write_report(args.out, report)
 
 
 if __name__ == "__main__":
