@@ -257,6 +257,11 @@ def when(view: dict) -> str:
     return f"after {plural(epochs[0], 'epoch')}" if len(epochs) == 1 else "after the quick recipe"
 
 
+def short_when(view: dict) -> str:
+    """'2 epochs' (quick recipe) or 'converged' (full): when() in the few words a table cell has room for."""
+    return "converged" if view["recipe"] == "full" else when(view).removeprefix("after ")
+
+
 def seeds_words(view: dict) -> str:
     counts = sorted({e["seeds"] for e in view["configs"]})
     return plural(counts[0], "seed") if len(counts) == 1 else f"{counts[0]} to {counts[-1]} seeds"
@@ -288,9 +293,11 @@ def legend(lang: str = "en") -> list[str]:
                "结论。pp:百分点,两个准确率之差(98.5% 对 98.0%:0.5 pp)。"},
         {"en": "▲ better / ▼ worse: a real difference (paired t-test across seeds, Holm-corrected for the study's number "
                "of comparisons; REPORT.md gives its simultaneous 95% interval). △ / ▽: real but negligible, that "
-               "interval lies inside the margin.",
+               f"interval lies inside the margin. \"sign only\": an end of that interval lies within {100 * SIGN_ONLY:g} pp "
+               "of zero, so only the direction is claimed, not a size.",
          "zh": "▲ 更好 / ▼ 更差:真实的差异(跨种子的配对 t 检验,按该研究的比较次数做 Holm 校正;REPORT.md 给出其 95% "
-               "同时置信区间)。△ / ▽:真实但可忽略,该区间落在容差之内。"},
+               "同时置信区间)。△ / ▽:真实但可忽略,该区间落在容差之内。"
+               f"“sign only”(仅方向):该区间的一端离零不到 {100 * SIGN_ONLY:g} pp,所以只断言方向,不断言大小。"},
         {"en": "≈ equivalent: no difference found, and that interval lies inside the margin. ? inconclusive: neither; "
                "the seeds cannot tell either way, which is not evidence of no effect.",
          "zh": "≈ 等价:未发现差异,且该区间落在容差之内。? 不确定:两者皆非;这些种子分辨不出,这并不是没有效应的证据。"},
@@ -524,6 +531,7 @@ def every_seed(pairs: list[tuple[dict, dict]], below: bool) -> bool:
 class Reasons:
     short: list[str]  # README's and REPORT.md's
     long: list[str]  # FINDINGS.md's: every column, seed ranges, the further evidence
+    key: str = ""  # the "In short" table's: the one measured number behind the answer, in a few words
 
 
 GRADIENT = "first-layer gradient norm over its last layer's"
@@ -542,7 +550,18 @@ def why_activation(ev: Evidence) -> Reasons:
                           ", not below 1x in every seed, so saturation does not explain it here."))
         if every_seed(tanh, below=False):
             out.append(f"Against the textbook, tanh's ratio was {grad_list(tanh, brief, 'relu')}: {words['tanh']}.")
-    return Reasons(short, long)
+    return Reasons(short, long, activation_key(ev))
+
+
+def activation_key(ev: Evidence) -> str:
+    """sigmoid's and tanh's gradient ratios over relu's in the first column that has them, where every seed agrees."""
+    sigmoid, tanh = grads_of(ev, "activation", "sigmoid")[:1], grads_of(ev, "activation", "tanh")[:1]
+    said = [f"sigmoid's first-to-last-layer gradient ratio {ratio(sigmoid[0][1]['vs_ref'])} relu's "
+            f"({title(sigmoid[0][0]['dataset'])}, {short_when(sigmoid[0][0])}): its first layers learn slowest"
+            ] if every_seed(sigmoid, below=True) else []
+    if every_seed(tanh, below=False):
+        said.append(f"tanh's {ratio(tanh[0][1]['vs_ref'])}: no saturation, against the textbook")
+    return "; ".join(said)
 
 
 def family_members(view: dict, reference: str) -> list[dict]:
@@ -584,7 +603,21 @@ def why_depth(ev: Evidence) -> Reasons:
             elif not brief:
                 out.append(f"Gradients, in no consistent direction: {facts}.")
     conv = shallow_conv(ev, words)
-    return Reasons(conv + short, long + conv + time_cost(ev, "depth"))
+    return Reasons(conv + short, long + conv + time_cost(ev, "depth"), depth_key(ev))
+
+
+def depth_key(ev: Evidence) -> str:
+    """The deepest config's gradient ratio over its reference's, where every column with it agrees on the side."""
+    said = []
+    for (ref, name), pairs in deepest(ev).items():
+        larger = [(v, e["grad"]) for v, e in pairs if e["grad"]["vs_ref_low"] > 1]
+        smaller = [(v, e["grad"]) for v, e in pairs if e["grad"]["vs_ref_high"] < 1]
+        if bool(larger) != bool(smaller):  # as why_depth: said where every seed of a column agrees, and none opposes
+            (v, g), side = (larger or smaller)[0], ("no vanishing gradient, against the textbook" if larger else
+                                                    "vanishing, as the textbook says")
+            said.append(f"{name}'s first-to-last-layer gradient ratio {ratio(g['vs_ref'])} {ref}'s "
+                        f"({title(v['dataset'])}, every seed): {side}")
+    return "; ".join(said)
 
 
 def shallow_conv(ev: Evidence, words: dict) -> list[str]:
@@ -631,7 +664,19 @@ def why_width(ev: Evidence) -> Reasons:
     short = [f for f in (width_facts(ev, ref, max) for ref in refs[:1]) if f]
     more = [f for ref in refs for pick in (max, min) for f in [width_facts(ev, ref, pick)] if f][1:]
     said = [f"{'. '.join(short)}. Why: {EXPLANATIONS['width']['why']}."] if short else []
-    return Reasons(said, said + [f"{f}." for f in more])
+    return Reasons(said, said + [f"{f}." for f in more], width_key(ev, refs[:1]))
+
+
+def width_key(ev: Evidence, refs: list[str]) -> str:
+    """The widest config of the first family: its parameters and time per run against its reference's."""
+    for ref_name in refs:
+        for v in ev.of("width"):
+            members = family_members(v, ref_name)
+            if members:
+                e, ref = max(members, key=lambda m: m["n_params"]), entry(v, ref_name)
+                return (f"{e['name']}: {e['n_params'] / ref['n_params']:.2f}x {ref_name}'s parameters, "
+                        f"{e['wall_s'] / ref['wall_s']:.2f}x its time per run")
+    return ""
 
 
 def rates_sentence(view: dict) -> str:
@@ -653,7 +698,10 @@ def why_optim(ev: Evidence) -> Reasons:
     after = (f"Each at its best rate: {'; '.join(cell(v) for v in sweep)}." if sweep else
              f"No part of the rate sweep is committed yet; {words['sweep']}.")
     short = [f"The rate confound: {rates_sentence(views[0])}, {words['confound']}. {after}"]
-    return Reasons(short, short + [f"{rates_sentence(v)[0].upper()}{rates_sentence(v)[1:]}." for v in views[1:]])
+    lrs = sorted({e["lr"] for e in views[0]["configs"]})
+    key = ("optimizers compared at their best rates (the sweep)" if sweep else
+           f"each at its own usual rate, {lrs[0]:g} to {lrs[-1]:g}: optimizer and rate confounded")
+    return Reasons(short, short + [f"{rates_sentence(v)[0].upper()}{rates_sentence(v)[1:]}." for v in views[1:]], key)
 
 
 def why_batch_size(ev: Evidence) -> Reasons:
@@ -669,7 +717,8 @@ def why_batch_size(ev: Evidence) -> Reasons:
     walls = [e["wall_s"] for e in configs]
     said = [f"Why: optimizer steps {when(v)} (epochs x ceil({v['n_train']:,} / batch)): {steps}, {rate}; "
             f"{words['why']}; {words['remedy']}."]
-    return Reasons(said, said + [f"Time per run: {min(walls):.1f} to {max(walls):.1f} s ({column(v)})."])
+    return Reasons(said, said + [f"Time per run: {min(walls):.1f} to {max(walls):.1f} s ({column(v)})."],
+                   f"optimizer steps {when(v)}: {steps}, {rate}")
 
 
 def why_regularization(ev: Evidence) -> Reasons:
@@ -692,8 +741,11 @@ def why_regularization(ev: Evidence) -> Reasons:
             cost.append(f"{slow['name']} took {slow['wall_s'] / ref['wall_s']:.2f}x {ref['name']}'s time per run on "
                         f"{column(v)}")
     said = [f"Why: {words['why']}. {measured}"]
+    key = ("train minus val accuracy: " + "; ".join(f"{e['name']} {100 * e['train_val_gap']:+.2f} pp ({title(v['dataset'])})"
+                                                    for v, e in gaps) if gaps else
+           "how much Net overfits is not recorded in these parts")
     return Reasons(said, said + ([f"For comparison (not paired): {'; '.join(best)}."] if best else [])
-                   + ([f"Cost: {'; '.join(cost)}."] if cost else []))
+                   + ([f"Cost: {'; '.join(cost)}."] if cost else []), key)
 
 
 def why_precision(ev: Evidence) -> Reasons:
@@ -708,7 +760,7 @@ def why_precision(ev: Evidence) -> Reasons:
         return Reasons([], [])
     said = [f"Verdicts: {'; '.join(columns)}. bf16 took {min(speeds):.2f}x to {max(speeds):.2f}x its fp32 twin's "
             f"time per run. Why: {EXPLANATIONS['precision']['why']}."]
-    return Reasons(said, said)
+    return Reasons(said, said, f"bf16 took {min(speeds):.2f}x to {max(speeds):.2f}x its fp32 twin's time per run")
 
 
 def why_base(ev: Evidence) -> Reasons:
@@ -729,6 +781,7 @@ class Finding:
     title: str
     short: list[str]  # README's paragraph
     long: list[str]  # FINDINGS.md's and the top of REPORT.md's section
+    key: str = ""  # the "In short" table's why (Reasons.key)
 
 
 def finding(ev: Evidence, study: str) -> Finding | None:
@@ -746,7 +799,71 @@ def finding(ev: Evidence, study: str) -> Finding | None:
     long = [not_learned_sentence(ev, study), untested_comparisons(ev, study), largest_sentence(ev, study, False),
             direction_sentence(ev, study, "worse", skip), better,
             untested_sentence(ev, study), *reasons.long, disagreement_sentence(ev, study)]
-    return Finding(study, TITLES.get(study, study), [s for s in short if s], [s for s in long if s])
+    return Finding(study, TITLES.get(study, study), [s for s in short if s], [s for s in long if s], reasons.key)
+
+
+# ---- "In short": a row per question, its best and worst config per dataset and the measured why ---------------
+
+def signed(e: dict) -> str:
+    """A config's difference from its reference with its verdict's symbol and when: '-1.43 pp ▼ (2 epochs)'."""
+    return f"{100 * e['comparison']['mean_diff']:+.2f} pp {symbol(e)}"
+
+
+def few(e: dict) -> str:
+    """', t-test only' after a better/worse verdict its seeds are too few for the sign-flip test to confirm."""
+    return ", t-test only" if verdict(e) in ("better", "worse") and unconfirmable(as_comparison(e)) else ""
+
+
+def path_of(ev: Evidence, study: str, name: str, dataset: str) -> str:
+    """A config's difference from its reference in each column of one dataset, quick before converged:
+    'sigmoid -1.43 pp ▼ (2 epochs), -0.26 pp ▼ (converged)'."""
+    views = [v for v in ev.of(study, dataset=dataset) if (entry(v, name) or {}).get("comparison")]
+    steps = [f"{signed(entry(v, name))} ({short_when(v)}{few(entry(v, name))})" for v in views]
+    several = len(references(views[0])) > 1  # the reference named where a study has more than one
+    return f"{name}{f' against ' + entry(views[0], name)['reference'] if several else ''} {', '.join(steps)}"
+
+
+def extreme(ev: Evidence, study: str, dataset: str, way: str) -> dict | None:
+    """The config with the largest real difference the `way` way (better or worse) in any column of the dataset."""
+    found = [e for v in ev.of(study, dataset=dataset) for e in compared(v) if real(e) and verdict(e) == way]
+    return max(found, key=lambda e: abs(e["comparison"]["mean_diff"]), default=None)
+
+
+def answer_cell(ev: Evidence, study: str, dataset: str) -> str:
+    """One dataset's answer to a question: the most-better config (or the reference nothing beats) and the
+    most-worse one, each with its difference in every column, so a gap that closes when trained shows."""
+    views = [v for v in ev.of(study, dataset=dataset) if compared(v)]
+    if not views:
+        return "not run"
+    best, worst = extreme(ev, study, dataset, "better"), extreme(ev, study, dataset, "worse")
+    if best is None and worst is None:
+        return "no real difference: every config within the margin or inconclusive"
+    final = views[-1]  # column order: the converged column last
+    refs = [f"{r} ({pc(entry(final, r)['test_mean'])}%, {short_when(final)})" for r in references(final)]
+    said = [f"best: {path_of(ev, study, best['name'], dataset)}" if best else f"nothing beats {names(refs)}"]
+    if worst:
+        said.append(f"worst: {path_of(ev, study, worst['name'], dataset)}")
+    return "; ".join(said)
+
+
+def answers(ev: Evidence, link: str = "") -> list[str]:
+    """The "In short" table: a row per question (linking `link`#its section), a column per dataset, and the measured
+    why."""
+    datasets = [d for d in DATASETS if any(ev.of(study, dataset=d) for study in QUESTIONS)]
+    lines = ["| question | " + " | ".join(title(d) for d in datasets) + " | why, as the runs measured it |",
+             "|---|" + "---|" * (len(datasets) + 1)]
+    for study in QUESTIONS:
+        f = finding(ev, study)
+        if f:
+            cells = [answer_cell(ev, study, d) for d in datasets]
+            lines.append(f"| [{f.title}]({link}#{anchor(f.title)}) | {' | '.join(cells)} | {f.key or '-'} |")
+    return lines
+
+
+IN_SHORT = ("In short: each question's best and worst config per dataset, as its test accuracy's difference from its "
+            "study's reference (mean over seeds, in pp) with its verdict's symbol, after the quick recipe (2 epochs) "
+            "and trained to convergence where both ran: a gap that closes when trained shows as ≈ or ? after it. The "
+            "why: the number the runs measured that explains the answer; each question's paragraph below says more.")
 
 
 def found_lines(ev: Evidence, study: str) -> list[str]:
@@ -764,7 +881,7 @@ def readme_block(ev: Evidence, figures: list[str]) -> str:
     """README's "What we found": the overview figures, then a paragraph per question."""
     lines = [" ".join(f"![{Path(name).stem}]({name})" for name in figures) + " " * bool(figures)
              + "Accuracies are on the 10,000 test images, mean ± sd over seeds; pp, ▲ ▼ △ ▽ ≈ ? and † as the legend "
-               "under the table below says.", ""]
+               "under the table below says.", "", IN_SHORT, "", *answers(ev, FINDINGS_LINK), ""]
     for study in QUESTIONS:
         f = finding(ev, study)
         if f:
@@ -838,7 +955,7 @@ def page(ev: Evidence) -> str:
              "(each part's CHOICES.json); `python docs/results/check.py` fails when this page differs from it. "
              "Accuracies are on the 10,000 test images, mean ± standard deviation over seeds; each config is "
              "compared with its study's reference, paired by seed.", "", "How to read the tables:", "",
-             *(f"- {line}" for line in legend()), ""]
+             *(f"- {line}" for line in legend()), "", IN_SHORT, "", *answers(ev), ""]
     for study in (*QUESTIONS, "base"):
         f = finding(ev, study)
         if not f:

@@ -121,7 +121,8 @@ def test_cells_give_each_accuracy_and_one_symbol_per_verdict():
     legend = findings.legend()
     assert len(legend) <= 6
     for term in ("pp: percentage points", "▲ better", "▼ worse", "△ / ▽: real but negligible", "≈ equivalent",
-                 "? inconclusive", "Margin:", "±0.5 pp for the quick recipe", "±0.2 pp for the full one", "†:"):
+                 "? inconclusive", "Margin:", "±0.5 pp for the quick recipe", "±0.2 pp for the full one", "†:",
+                 '"sign only": an end of that interval lies within 0.005 pp of zero'):
         assert term in " ".join(legend), term
 
 
@@ -193,3 +194,47 @@ def test_regularization_says_whether_the_overfitting_was_measured():
     assert "These parts do not record the training accuracy" in findings.why_regularization(ev(None)).short[0]
     assert ("how much the reference overfits: Net +0.41 pp on MNIST, full recipe."
             in findings.why_regularization(ev(0.0041)).short[0])
+
+
+def test_in_short_gives_each_questions_best_and_worst_per_dataset_through_both_recipes():
+    ev = activation_evidence()
+    # sigmoid is the only real difference on MNIST: worse by 1.43 pp quick, 0.26 pp converged (5 seeds: t-test only)
+    assert findings.answer_cell(ev, "activation", "mnist") == (
+        "nothing beats relu (99.36%, converged); worst: sigmoid -1.43 pp ▼ (2 epochs), -0.26 pp ▼ (converged, "
+        "t-test only)")
+    table = findings.answers(ev, "FINDINGS.md")
+    assert table[0] == "| question | MNIST | why, as the runs measured it |"
+    row = table[2]
+    assert row.startswith("| [Activation function](FINDINGS.md#activation-function) | nothing beats relu")
+    assert row.endswith("| sigmoid's first-to-last-layer gradient ratio 0.518x relu's (MNIST, 2 epochs): its first "
+                        "layers learn slowest; tanh's 6.44x: no saturation, against the textbook |")
+    # a real better config is the best, with its fate when trained: here it closes (≈)
+    quick, full = ev.one("activation", "mnist", "quick"), ev.one("activation", "mnist", "full")
+    quick["configs"].append(config("gelu", 0.9935, "relu", comparison("better", 0.0057, 0.0030, 0.0084)))
+    full["configs"].append(config("gelu", 0.9937, "relu", comparison("equivalent", 0.0001, -0.0010, 0.0012,
+                                                                     margin=0.002)))
+    assert findings.answer_cell(ev, "activation", "mnist").startswith(
+        "best: gelu +0.57 pp ▲ (2 epochs), +0.01 pp ≈ (converged); worst: sigmoid")
+    # no real difference anywhere: said as such, and a dataset without runs is 'not run'
+    for e in quick["configs"] + full["configs"]:
+        if e.get("comparison"):
+            e["comparison"] = comparison("inconclusive", -0.001, -0.006, 0.004)
+    assert findings.answer_cell(ev, "activation", "mnist") == (
+        "no real difference: every config within the margin or inconclusive")
+    assert findings.answer_cell(ev, "activation", "fashion-mnist") == "not run"
+
+
+def test_in_short_names_the_reference_where_a_study_has_two_and_depths_gradient_why():
+    v = view("depth", "mnist", "quick", config("conv2", 0.9878, model_args={"depth": 2}),
+             config("mlp2", 0.9720, model_args={"depth": 2}),
+             config("conv3", 0.9876, "conv2", comparison("equivalent", -0.0002, -0.0020, 0.0016),
+                    model_args={"depth": 3}),
+             config("mlp4", 0.9657, "mlp2", comparison("worse", -0.0063, -0.0090, -0.0036), model_args={"depth": 4},
+                    grad={"vs_ref": 1.33, "vs_ref_low": 1.1, "vs_ref_high": 1.6, "vs_ref_seeds": 10}))
+    ev = Evidence([v])
+    assert findings.answer_cell(ev, "depth", "mnist") == (
+        "nothing beats conv2 (98.78%, 2 epochs) and mlp2 (97.20%, 2 epochs); worst: mlp4 against mlp2 -0.63 pp ▼ "
+        "(2 epochs)")
+    assert findings.finding(ev, "depth").key == (
+        "mlp4's first-to-last-layer gradient ratio 1.33x mlp2's (MNIST, every seed): no vanishing gradient, against "
+        "the textbook")
