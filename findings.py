@@ -809,18 +809,39 @@ def signed(e: dict) -> str:
     return f"{100 * e['comparison']['mean_diff']:+.2f} pp {symbol(e)}"
 
 
-def few(e: dict) -> str:
+# The "In short" table's fixed words, in English and on the Chinese page; numbers, names and symbols are shared.
+SHORT_WORDS = {
+    "en": {"t-test only": ", t-test only", "against": " against ", "converged": "converged", "epochs": "{} epochs",
+           "best": "best: {}", "worst": "worst: {}", "nothing beats": "nothing beats {}", "and": " and ", "sep": "; ",
+           "none": "no real difference: every config within the margin or inconclusive", "not run": "not run",
+           "question": "question", "why": "why, as the runs measured it"},
+    "zh": {"t-test only": ",仅 t 检验", "against": " 对照 ", "converged": "收敛后", "epochs": "{} 个 epoch",
+           "best": "最好:{}", "worst": "最差:{}", "nothing beats": "没有配置胜过 {}", "and": "、", "sep": ";",
+           "none": "没有真实差异:每个配置都在容差之内或不确定", "not run": "未运行", "question": "问题", "why": ""},
+}
+
+
+def few(e: dict, lang: str = "en") -> str:
     """', t-test only' after a better/worse verdict its seeds are too few for the sign-flip test to confirm."""
-    return ", t-test only" if verdict(e) in ("better", "worse") and unconfirmable(as_comparison(e)) else ""
+    unsure = verdict(e) in ("better", "worse") and unconfirmable(as_comparison(e))
+    return SHORT_WORDS[lang]["t-test only"] if unsure else ""
 
 
-def path_of(ev: Evidence, study: str, name: str, dataset: str) -> str:
+def when_few(view: dict, lang: str) -> str:
+    """'2 epochs' or 'converged' (short_when) in the table's language."""
+    if view["recipe"] == "full":
+        return SHORT_WORDS[lang]["converged"]
+    return SHORT_WORDS[lang]["epochs"].format(short_when(view).removesuffix(" epochs").removesuffix(" epoch"))
+
+
+def path_of(ev: Evidence, study: str, name: str, dataset: str, lang: str = "en") -> str:
     """A config's difference from its reference in each column of one dataset, quick before converged:
     'sigmoid -1.43 pp ▼ (2 epochs), -0.26 pp ▼ (converged)'."""
     views = [v for v in ev.of(study, dataset=dataset) if (entry(v, name) or {}).get("comparison")]
-    steps = [f"{signed(entry(v, name))} ({short_when(v)}{few(entry(v, name))})" for v in views]
+    steps = [f"{signed(entry(v, name))} ({when_few(v, lang)}{few(entry(v, name), lang)})" for v in views]
     several = len(references(views[0])) > 1  # the reference named where a study has more than one
-    return f"{name}{f' against ' + entry(views[0], name)['reference'] if several else ''} {', '.join(steps)}"
+    against = SHORT_WORDS[lang]["against"] + entry(views[0], name)["reference"] if several else ""
+    return f"{name}{against} {', '.join(steps)}"
 
 
 def extreme(ev: Evidence, study: str, dataset: str, way: str) -> dict | None:
@@ -829,41 +850,50 @@ def extreme(ev: Evidence, study: str, dataset: str, way: str) -> dict | None:
     return max(found, key=lambda e: abs(e["comparison"]["mean_diff"]), default=None)
 
 
-def answer_cell(ev: Evidence, study: str, dataset: str) -> str:
+def answer_cell(ev: Evidence, study: str, dataset: str, lang: str = "en") -> str:
     """One dataset's answer to a question: the most-better config (or the reference nothing beats) and the
     most-worse one, each with its difference in every column, so a gap that closes when trained shows."""
+    words = SHORT_WORDS[lang]
     views = [v for v in ev.of(study, dataset=dataset) if compared(v)]
     if not views:
-        return "not run"
+        return words["not run"]
     best, worst = extreme(ev, study, dataset, "better"), extreme(ev, study, dataset, "worse")
     if best is None and worst is None:
-        return "no real difference: every config within the margin or inconclusive"
+        return words["none"]
     final = views[-1]  # column order: the converged column last
-    refs = [f"{r} ({pc(entry(final, r)['test_mean'])}%, {short_when(final)})" for r in references(final)]
-    said = [f"best: {path_of(ev, study, best['name'], dataset)}" if best else f"nothing beats {names(refs)}"]
+    refs = [f"{r} ({pc(entry(final, r)['test_mean'])}%, {when_few(final, lang)})" for r in references(final)]
+    said = [words["best"].format(path_of(ev, study, best["name"], dataset, lang)) if best else
+            words["nothing beats"].format(words["and"].join(refs))]
     if worst:
-        said.append(f"worst: {path_of(ev, study, worst['name'], dataset)}")
-    return "; ".join(said)
+        said.append(words["worst"].format(path_of(ev, study, worst["name"], dataset, lang)))
+    return words["sep"].join(said)
 
 
-def answers(ev: Evidence, link: str = "") -> list[str]:
+def answers(ev: Evidence, link: str = "", lang: str = "en") -> list[str]:
     """The "In short" table: a row per question (linking `link`#its section), a column per dataset, and the measured
-    why."""
+    why (English only: the Chinese page links FINDINGS.md for it)."""
+    words = SHORT_WORDS[lang]
     datasets = [d for d in DATASETS if any(ev.of(study, dataset=d) for study in QUESTIONS)]
-    lines = ["| question | " + " | ".join(title(d) for d in datasets) + " | why, as the runs measured it |",
-             "|---|" + "---|" * (len(datasets) + 1)]
+    why = [words["why"]] if words["why"] else []
+    lines = ["| " + " | ".join([words["question"], *(title(d) for d in datasets), *why]) + " |",
+             "|---|" + "---|" * (len(datasets) + len(why))]
     for study in QUESTIONS:
         f = finding(ev, study)
         if f:
-            cells = [answer_cell(ev, study, d) for d in datasets]
-            lines.append(f"| [{f.title}]({link}#{anchor(f.title)}) | {' | '.join(cells)} | {f.key or '-'} |")
+            name = TITLES_ZH[study] if lang == "zh" else f.title
+            cells = [answer_cell(ev, study, d, lang) for d in datasets] + ([f.key or "-"] if why else [])
+            lines.append(f"| [{name}]({link}#{anchor(f.title)}) | {' | '.join(cells)} |")
     return lines
 
 
-IN_SHORT = ("In short: each question's best and worst config per dataset, as its test accuracy's difference from its "
-            "study's reference (mean over seeds, in pp) with its verdict's symbol, after the quick recipe (2 epochs) "
-            "and trained to convergence where both ran: a gap that closes when trained shows as ≈ or ? after it. The "
-            "why: the number the runs measured that explains the answer; each question's paragraph below says more.")
+IN_SHORT = {"en": "In short: each question's best and worst config per dataset, as its test accuracy's difference from "
+                  "its study's reference (mean over seeds, in pp) with its verdict's symbol, after the quick recipe "
+                  "(2 epochs) and trained to convergence where both ran: a gap that closes when trained shows as ≈ or ? "
+                  "after it. The why: the number the runs measured that explains the answer; each question's paragraph "
+                  "below says more.",
+            "zh": "简而言之:每个问题在每个数据集上最好和最差的配置,以其测试准确率与该研究参照配置之差(各种子的平均,单位 pp)"
+                  "加上结论符号表示,先是快速配方(2 个 epoch),两种配方都运行过的再给出训练到收敛后的结果:训练后消失的差距"
+                  "在其后显示为 ≈ 或 ?。原因(由运行测得的数字)见英文的 FINDINGS.md。"}
 
 
 def found_lines(ev: Evidence, study: str) -> list[str]:
@@ -881,7 +911,7 @@ def readme_block(ev: Evidence, figures: list[str]) -> str:
     """README's "What we found": the overview figures, then a paragraph per question."""
     lines = [" ".join(f"![{Path(name).stem}]({name})" for name in figures) + " " * bool(figures)
              + "Accuracies are on the 10,000 test images, mean ± sd over seeds; pp, ▲ ▼ △ ▽ ≈ ? and † as the legend "
-               "under the table below says.", "", IN_SHORT, "", *answers(ev, FINDINGS_LINK), ""]
+               "under the table below says.", "", IN_SHORT["en"], "", *answers(ev, FINDINGS_LINK), ""]
     for study in QUESTIONS:
         f = finding(ev, study)
         if f:
@@ -955,7 +985,7 @@ def page(ev: Evidence) -> str:
              "(each part's CHOICES.json); `python docs/results/check.py` fails when this page differs from it. "
              "Accuracies are on the 10,000 test images, mean ± standard deviation over seeds; each config is "
              "compared with its study's reference, paired by seed.", "", "How to read the tables:", "",
-             *(f"- {line}" for line in legend()), "", IN_SHORT, "", *answers(ev), ""]
+             *(f"- {line}" for line in legend()), "", IN_SHORT["en"], "", *answers(ev), ""]
     for study in (*QUESTIONS, "base"):
         f = finding(ev, study)
         if not f:
@@ -1048,7 +1078,8 @@ def readme_block_zh(ev: Evidence, figures: list[str]) -> str:
     """README.zh-CN.md's "我们的发现": the overview figures, then a paragraph per question (finding_zh), each linking
     the English FINDINGS.md for the reasons, which are in English only."""
     lines = [" ".join(f"![{Path(name).stem}]({name})" for name in figures) + " " * bool(figures)
-             + "准确率均为 10,000 张测试图像上的结果,各种子的平均 ± 标准差;pp、▲ ▼ △ ▽ ≈ ? 和 † 的含义见下方表格的图例。", ""]
+             + "准确率均为 10,000 张测试图像上的结果,各种子的平均 ± 标准差;pp、▲ ▼ △ ▽ ≈ ? 和 † 的含义见下方表格的图例。", "",
+             IN_SHORT["zh"], "", *answers(ev, FINDINGS_LINK, "zh"), ""]
     for study in QUESTIONS:
         words = finding_zh(ev, study)
         if words:

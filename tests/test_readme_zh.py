@@ -77,3 +77,16 @@ def test_table_write_writes_both_pages(tmp_path, monkeypatch):
         assert between(text, table.FINDINGS_MARK) == table.found(lang=lang)
         assert between(text, README_MARK) == table.table(lang=lang)
         assert text.startswith(f"# {name}\n") and text.endswith("the rest\n")
+
+
+def test_the_chinese_in_short_table_has_the_english_ones_numbers_and_marks():
+    def rows(block: str) -> list[list[str]]:
+        return [line.split(" | ")[1:] for line in block.splitlines() if line.startswith("| [")]
+
+    english, chinese = rows(table.found()), rows(table.found(lang="zh"))
+    assert len(english) == len(chinese) == 7
+    for cells, cells_zh in zip(english, chinese):  # the English row ends with its why, which the Chinese one links
+        assert len(cells) == len(cells_zh) + 1
+        for cell, cell_zh in zip(cells, cells_zh):
+            assert re.findall(r"[+-]?\d+\.\d+|[▲▼△▽≈?†]", cell) == re.findall(r"[+-]?\d+\.\d+|[▲▼△▽≈?†]", cell_zh)
+    assert "sigmoid -1.43 pp ▼ (2 个 epoch), -0.26 pp ▼ (收敛后,仅 t 检验)" in chinese[0][0]
