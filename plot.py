@@ -212,23 +212,31 @@ def plot_accuracy(ax, rows: list[dict], colors) -> None:
     ax.set(title="test accuracy: mean ± sd (dots: seeds)", xlabel="test accuracy (%)")
 
 
-def plot_lr_sweep(ax, runs: list[dict], colors: dict[str, tuple]) -> None:
-    """Mean best val accuracy against learning rate, one line per optimizer; rates with a diverged seed marked x."""
+SWEEP_METRICS = {"best_val_acc": "validation (picks each rate)", "test_acc": "test (reported, never picks)"}
+
+
+def plot_lr_sweep(ax, runs: list[dict], colors: dict[str, tuple], metric: str = "best_val_acc",
+                  picked: dict[str, float] | None = None) -> None:
+    """Mean error (100 - `metric`) against learning rate, one line per optimizer; rates with a diverged seed marked x,
+    each optimizer's rate picked on validation (`picked`) ringed."""
     by_opt: dict[str, dict[float, list[dict]]] = {}
     for r in runs:
         by_opt.setdefault(r["config"]["optimizer"], {}).setdefault(r["config"]["lr"], []).append(r)
     for i, (opt, rates) in enumerate(sorted(by_opt.items())):
         color = colors.get(opt, plt.get_cmap("tab10")(i % 10))
-        ok = sorted((lr, statistics.mean(r["best_val_acc"] for r in rs)) for lr, rs in rates.items()
+        ok = sorted((lr, statistics.mean(r[metric] for r in rs)) for lr, rs in rates.items()
                     if all(r["status"] == "ok" for r in rs))
         bad = sorted(lr for lr, rs in rates.items() if any(r["status"] != "ok" for r in rs))
         if ok:
             ax.plot([lr for lr, _ in ok], [100 * (1 - v) for _, v in ok], marker="o", color=color, label=opt)
         if bad:
             ax.scatter(bad, [100] * len(bad), marker="x", color=color, label=f"{opt}: diverged (drawn at 100%)")
+        best = dict(ok).get((picked or {}).get(opt))
+        if best is not None:
+            ax.scatter([picked[opt]], [100 * (1 - best)], s=160, facecolors="none", edgecolors=color, linewidths=1.5)
     log_axis(ax, "x")
     log_axis(ax, "y")
-    ax.set(title="learning-rate sweep: best val error (mean over seeds)", xlabel="learning rate (log scale)",
+    ax.set(title=f"{SWEEP_METRICS[metric]}: error, mean over seeds", xlabel="learning rate (log scale)",
            ylabel="error, 100 − accuracy (%, log scale)")
 
 
@@ -321,13 +329,18 @@ def plot_compare(view: View, runs: list[dict], rows: list[dict], scalars: pd.Dat
 
 @styled
 def plot_sweep(view: View, runs: list[dict], rows: list[dict], path: Path) -> Path:
-    """A learning-rate sweep: each optimizer's best val error against its rate, in the colors of plot_compare."""
+    """A learning-rate sweep: each optimizer's validation and test error against its rate, side by side, in the colors
+    of plot_compare, the rate picked on validation ringed on both."""
     colors = colors_for([row["name"] for row in rows])
     by_optimizer = {row["config"]["optimizer"]: colors[row["name"]] for row in rows}  # same color as its best rate
-    fig, ax = plt.subplots(figsize=(WIDTH, 4.2), layout="constrained")
-    plot_lr_sweep(ax, runs, by_optimizer)
-    ax.legend(ncol=2)
-    fig.suptitle(wrapped(f"study {view.title}: every rate of the sweep"))
+    picked = {row["config"]["optimizer"]: row["config"]["lr"] for row in rows}  # each one's best rate on val
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 4.2), layout="constrained", sharey=True)
+    for ax, metric in zip(axes, SWEEP_METRICS):
+        plot_lr_sweep(ax, runs, by_optimizer, metric, picked)
+    axes[1].set_ylabel("")
+    axes[0].legend(ncol=2, fontsize="small")
+    fig.suptitle(wrapped(f"study {view.title}: every rate of the sweep, each optimizer's rate picked on validation "
+                         "ringed"))
     return save(fig, path)
 
 

@@ -230,8 +230,11 @@ def test_quick_against_full_puts_both_recipes_in_each_networks_panel(drawn):
 def test_the_sweep_is_its_own_figure_and_the_compare_figure_holds_each_optimizers_best_rate(drawn):
     _, seen = drawn
     assert seen["compare_optim_sweep"]["legend"] == ["adam_lr0.001 (2 seeds)", "sgd_lr0.1 (2 seeds)"]
-    [sweep] = seen["lr_sweep_optim_sweep"]["axes"]
-    assert (sweep["xscale"], sweep["yscale"], sweep["legend"]) == ("log", "log", ["adam", "sgd"])
+    val, test = seen["lr_sweep_optim_sweep"]["axes"]  # validation picks each rate; test is shown beside it
+    assert (val["xscale"], val["yscale"], val["legend"]) == ("log", "log", ["adam", "sgd"])
+    assert val["title"].startswith("validation (picks each rate)") and test["title"].startswith("test (reported")
+    assert (val["lines"], test["lines"]) == (2, 2)
+    assert "picked on validation ringed" in " ".join(seen["lr_sweep_optim_sweep"]["suptitle"].split())
 
 
 def test_the_same_logs_draw_the_same_bytes(logs, drawn, tmp_path):
