@@ -625,8 +625,19 @@ def counterparts(resultdir: Path, views: list[dict]) -> list[dict]:
     mine = {(v["study"], v["dataset"], v["recipe"]) for v in views}
     folder = resultdir.resolve()
     return [v for path in sorted(folder.parent.glob("*/CHOICES.json")) if path.parent != folder
-            for v in part_views(path) if (v["study"], v["dataset"]) in own
+            for v in sibling_views(path) if (v["study"], v["dataset"]) in own
             and (v["study"], v["dataset"], v["recipe"]) not in mine]
+
+
+def sibling_views(path: Path) -> list[dict]:
+    """A neighbouring folder's evidence views, or none where its CHOICES.json is unreadable or not plot.py's: a
+    stranger's file beside the results folder must not stop the report."""
+    try:
+        views = part_views(path)
+    except (OSError, ValueError, AttributeError):  # unreadable, not JSON, not an object
+        return []
+    keys = {"study", "dataset", "recipe", "configs"}
+    return [v for v in views if isinstance(v, dict) and keys <= v.keys()] if isinstance(views, list) else []
 
 
 def write_report(logdir: Path, loaded: dict[str, dict], resultdir: Path) -> Path:

@@ -214,3 +214,9 @@ def test_a_reports_findings_read_the_same_study_under_the_other_recipe_from_the_
     (tmp_path / "mnist-quick" / "CHOICES.json").write_text(json.dumps({"evidence": {"views": beside}}))  # itself
     assert report.counterparts(tmp_path / "mnist-quick", mine) == [beside[0]]
     assert report.counterparts(tmp_path / "elsewhere", []) == []
+    # a stranger's CHOICES.json beside it (not JSON, another program's, views without the evidence's keys) is skipped
+    for name, text in (("broken", "{not json"), ("other", "[1, 2]"), ("older", json.dumps({"evidence": {"views": [
+            {"study": "activation"}]}}))):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "CHOICES.json").write_text(text)
+    assert report.counterparts(tmp_path / "mnist-quick", mine) == [beside[0]]
