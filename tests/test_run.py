@@ -191,6 +191,7 @@ def test_jobs_2_gives_the_same_runs_and_metrics_as_jobs_1(tmp_path):
         assert (a["test_acc"], a["test_loss"]) == (b["test_acc"], b["test_loss"])
 
 
+@pytest.mark.estimate
 def test_the_default_plan_is_5_seeds_per_config_with_the_quick_recipe(tmp_path, capsys):
     assert run.main(["--dry-run", "--logdir", str(tmp_path), "--resultdir", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
