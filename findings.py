@@ -812,11 +812,11 @@ def signed(e: dict) -> str:
 # The "In short" table's fixed words, in English and on the Chinese page; numbers, names and symbols are shared.
 SHORT_WORDS = {
     "en": {"t-test only": ", t-test only", "against": " against ", "converged": "converged", "epochs": "{} epochs",
-           "best": "best: {}", "worst": "worst: {}", "nothing beats": "nothing beats {}", "and": " and ", "sep": "; ",
+           "best": "best: {}", "worst": "worst: {}", "nothing beats": "nothing beats {} by more than the margin", "and": " and ", "sep": "; ",
            "none": "no real difference: every config within the margin or inconclusive", "not run": "not run",
            "question": "question", "why": "why, as the runs measured it"},
     "zh": {"t-test only": ",仅 t 检验", "against": " 对照 ", "converged": "收敛后", "epochs": "{} 个 epoch",
-           "best": "最好:{}", "worst": "最差:{}", "nothing beats": "没有配置胜过 {}", "and": "、", "sep": ";",
+           "best": "最好:{}", "worst": "最差:{}", "nothing beats": "没有配置超出容差地胜过 {}", "and": "、", "sep": ";",
            "none": "没有真实差异:每个配置都在容差之内或不确定", "not run": "未运行", "question": "问题", "why": ""},
 }
 

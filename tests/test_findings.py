@@ -200,8 +200,8 @@ def test_in_short_gives_each_questions_best_and_worst_per_dataset_through_both_r
     ev = activation_evidence()
     # sigmoid is the only real difference on MNIST: worse by 1.43 pp quick, 0.26 pp converged (5 seeds: t-test only)
     assert findings.answer_cell(ev, "activation", "mnist") == (
-        "nothing beats relu (99.36%, converged); worst: sigmoid -1.43 pp ▼ (2 epochs), -0.26 pp ▼ (converged, "
-        "t-test only)")
+        "nothing beats relu (99.36%, converged) by more than the margin; worst: sigmoid -1.43 pp ▼ (2 epochs), "
+        "-0.26 pp ▼ (converged, t-test only)")
     table = findings.answers(ev, "FINDINGS.md")
     assert table[0] == "| question | MNIST | why, as the runs measured it |"
     row = table[2]
@@ -233,8 +233,8 @@ def test_in_short_names_the_reference_where_a_study_has_two_and_depths_gradient_
                     grad={"vs_ref": 1.33, "vs_ref_low": 1.1, "vs_ref_high": 1.6, "vs_ref_seeds": 10}))
     ev = Evidence([v])
     assert findings.answer_cell(ev, "depth", "mnist") == (
-        "nothing beats conv2 (98.78%, 2 epochs) and mlp2 (97.20%, 2 epochs); worst: mlp4 against mlp2 -0.63 pp ▼ "
-        "(2 epochs)")
+        "nothing beats conv2 (98.78%, 2 epochs) and mlp2 (97.20%, 2 epochs) by more than the margin; worst: mlp4 "
+        "against mlp2 -0.63 pp ▼ (2 epochs)")
     assert findings.finding(ev, "depth").key == (
         "mlp4's first-to-last-layer gradient ratio 1.33x mlp2's (MNIST, every seed): no vanishing gradient, against "
         "the textbook")
