@@ -293,8 +293,8 @@ def legend(lang: str = "en") -> list[str]:
                "结论。pp:百分点,两个准确率之差(98.5% 对 98.0%:0.5 pp)。"},
         {"en": "▲ better / ▼ worse: a real difference (paired t-test across seeds, Holm-corrected for the study's number "
                "of comparisons; REPORT.md gives its simultaneous 95% interval). △ / ▽: real but negligible, that "
-               f"interval lies inside the margin. \"sign only\": an end of that interval lies within {100 * SIGN_ONLY:g} pp "
-               "of zero, so only the direction is claimed, not a size.",
+               f"interval lies inside the margin. \"sign only\": an end of that interval lies within "
+               f"{100 * SIGN_ONLY:g} pp of zero, so only the direction is claimed, not a size.",
          "zh": "▲ 更好 / ▼ 更差:真实的差异(跨种子的配对 t 检验,按该研究的比较次数做 Holm 校正;REPORT.md 给出其 95% "
                "同时置信区间)。△ / ▽:真实但可忽略,该区间落在容差之内。"
                f"“sign only”(仅方向):该区间的一端离零不到 {100 * SIGN_ONLY:g} pp,所以只断言方向,不断言大小。"},
@@ -741,8 +741,8 @@ def why_regularization(ev: Evidence) -> Reasons:
             cost.append(f"{slow['name']} took {slow['wall_s'] / ref['wall_s']:.2f}x {ref['name']}'s time per run on "
                         f"{column(v)}")
     said = [f"Why: {words['why']}. {measured}"]
-    key = ("train minus val accuracy: " + "; ".join(f"{e['name']} {100 * e['train_val_gap']:+.2f} pp ({title(v['dataset'])})"
-                                                    for v, e in gaps) if gaps else
+    gap_words = [f"{e['name']} {100 * e['train_val_gap']:+.2f} pp ({title(v['dataset'])})" for v, e in gaps]
+    key = ("train minus val accuracy: " + "; ".join(gap_words) if gaps else
            "how much Net overfits is not recorded in these parts")
     return Reasons(said, said + ([f"For comparison (not paired): {'; '.join(best)}."] if best else [])
                    + ([f"Cost: {'; '.join(cost)}."] if cost else []), key)
@@ -805,14 +805,15 @@ def finding(ev: Evidence, study: str) -> Finding | None:
 # ---- "In short": a row per question, its best and worst config per dataset and the measured why ---------------
 
 def signed(e: dict) -> str:
-    """A config's difference from its reference with its verdict's symbol and when: '-1.43 pp ▼ (2 epochs)'."""
+    """A config's difference from its reference with its verdict's symbol: '-1.43 pp ▼'."""
     return f"{100 * e['comparison']['mean_diff']:+.2f} pp {symbol(e)}"
 
 
 # The "In short" table's fixed words, in English and on the Chinese page; numbers, names and symbols are shared.
 SHORT_WORDS = {
     "en": {"t-test only": ", t-test only", "against": " against ", "converged": "converged", "epochs": "{} epochs",
-           "best": "best: {}", "worst": "worst: {}", "nothing beats": "nothing beats {} by more than the margin", "and": " and ", "sep": "; ",
+           "best": "best: {}", "worst": "worst: {}", "nothing beats": "nothing beats {} by more than the margin",
+           "and": " and ", "sep": "; ",
            "none": "no real difference: every config within the margin or inconclusive", "not run": "not run",
            "question": "question", "why": "why, as the runs measured it"},
     "zh": {"t-test only": ",仅 t 检验", "against": " 对照 ", "converged": "收敛后", "epochs": "{} 个 epoch",
@@ -821,7 +822,7 @@ SHORT_WORDS = {
 }
 
 
-def few(e: dict, lang: str = "en") -> str:
+def t_test_only_words(e: dict, lang: str = "en") -> str:
     """', t-test only' after a better/worse verdict its seeds are too few for the sign-flip test to confirm."""
     unsure = verdict(e) in ("better", "worse") and unconfirmable(as_comparison(e))
     return SHORT_WORDS[lang]["t-test only"] if unsure else ""
@@ -838,7 +839,7 @@ def path_of(ev: Evidence, study: str, name: str, dataset: str, lang: str = "en")
     """A config's difference from its reference in each column of one dataset, quick before converged:
     'sigmoid -1.43 pp ▼ (2 epochs), -0.26 pp ▼ (converged)'."""
     views = [v for v in ev.of(study, dataset=dataset) if (entry(v, name) or {}).get("comparison")]
-    steps = [f"{signed(entry(v, name))} ({when_few(v, lang)}{few(entry(v, name), lang)})" for v in views]
+    steps = [f"{signed(e)} ({when_few(v, lang)}{t_test_only_words(e, lang)})" for v in views for e in [entry(v, name)]]
     several = len(references(views[0])) > 1  # the reference named where a study has more than one
     against = SHORT_WORDS[lang]["against"] + entry(views[0], name)["reference"] if several else ""
     return f"{name}{against} {', '.join(steps)}"
@@ -888,8 +889,8 @@ def answers(ev: Evidence, link: str = "", lang: str = "en") -> list[str]:
 
 IN_SHORT = {"en": "In short: each question's best and worst config per dataset, as its test accuracy's difference from "
                   "its study's reference (mean over seeds, in pp) with its verdict's symbol, after the quick recipe "
-                  "(2 epochs) and trained to convergence where both ran: a gap that closes when trained shows as ≈ or ? "
-                  "after it. The why: the number the runs measured that explains the answer; each question's paragraph "
+                  "(2 epochs) and trained to convergence where both ran: a gap that closes when trained shows as ≈ "
+                  "or ? after it. The why: the number the runs measured that explains the answer; each question's paragraph "
                   "below says more.",
             "zh": "简而言之:每个问题在每个数据集上最好和最差的配置,以其测试准确率与该研究参照配置之差(各种子的平均,单位 pp)"
                   "加上结论符号表示,先是快速配方(2 个 epoch),两种配方都运行过的再给出训练到收敛后的结果:训练后消失的差距"
