@@ -23,6 +23,10 @@
 #   3. base-full-mnist (70), base-full-fashion-mnist (68), lecun98 (7)
 #   4. regularization-mnist (66), regularization-fashion-mnist (70), best (110)
 #   5. activation-full-mnist (103), optim-full-mnist (67), and their fashion-mnist parts
+# On the VM's variant without AVX-512 (2026-12-07) the same parts take about twice as long (optim-quick-fashion-mnist
+# 48.8 min, lecun98 14.3) and precision ten times (bf16 emulated: 248 + 273 + 771 min by --dry-run), so precision
+# parts belong on a CPU with avx512_bf16 or amx_bf16. By --dry-run there, issue 53's whole table (every part below,
+# each counted alone) is about 98 hours of 2-core time, 76 without precision.
 # Issue 53's parts, 10 seeds, from the run store's code (runs keyed by content: a run another part already trained
 # is reused, not retrained, where the parts share a store: RUNSTORE=DIR links LOGROOT/logs/runs to DIR):
 #   6. optim-sweep-quick-mnist, optim-sweep-quick-fashion-mnist (compare_optim.py --study all: every optimizer at 5
