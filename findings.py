@@ -369,7 +369,7 @@ def short_size(e: dict, said: bool = True) -> str:
     if shown not in ("better", "worse"):
         return shown
     word = f" {shown}" if said else ""
-    if c["sim_low"] is not None and min(abs(c["sim_low"]), abs(c["sim_high"])) < SIGN_ONLY:
+    if sign_only(e):
         return f"{shown + ', ' if said else ''}sign only{mark(e)}"
     few = ", t-test only" if unconfirmable(as_comparison(e)) else ""
     return f"{gap_pp(e)}{word}{dagger(e)}" + (", negligible" if negligible(e) else "") + few
@@ -811,21 +811,29 @@ def signed(e: dict) -> str:
 
 # The "In short" table's fixed words, in English and on the Chinese page; numbers, names and symbols are shared.
 SHORT_WORDS = {
-    "en": {"t-test only": ", t-test only", "against": " against ", "converged": "converged", "epochs": "{} epochs",
+    "en": {"t-test only": ", t-test only", "sign only": ", sign only", "against": " against ", "converged": "converged", "epochs": "{} epochs",
            "best": "best: {}", "worst": "worst: {}", "nothing beats": "nothing beats {} by more than the margin",
            "and": " and ", "sep": "; ",
            "none": "no real difference: every config within the margin or inconclusive", "not run": "not run",
            "question": "question", "why": "why, as the runs measured it"},
-    "zh": {"t-test only": ",仅 t 检验", "against": " 对照 ", "converged": "收敛后", "epochs": "{} 个 epoch",
+    "zh": {"t-test only": ",仅 t 检验", "sign only": ",仅方向", "against": " 对照 ", "converged": "收敛后", "epochs": "{} 个 epoch",
            "best": "最好:{}", "worst": "最差:{}", "nothing beats": "没有配置超出容差地胜过 {}", "and": "、", "sep": ";",
            "none": "没有真实差异:每个配置都在容差之内或不确定", "not run": "未运行", "question": "问题", "why": ""},
 }
 
 
+def sign_only(e: dict) -> bool:
+    """A better/worse verdict whose interval reaches within verdicts.SIGN_ONLY of 0: it claims the direction only."""
+    c = e["comparison"]
+    return (verdict(e) in ("better", "worse") and c["sim_low"] is not None
+            and min(abs(c["sim_low"]), abs(c["sim_high"])) < SIGN_ONLY)
+
+
 def t_test_only_words(e: dict, lang: str = "en") -> str:
-    """', t-test only' after a better/worse verdict its seeds are too few for the sign-flip test to confirm."""
+    """', sign only' and ', t-test only' after a better/worse verdict whose interval reaches 0 (sign_only) or whose
+    seeds are too few for the sign-flip test to confirm."""
     unsure = verdict(e) in ("better", "worse") and unconfirmable(as_comparison(e))
-    return SHORT_WORDS[lang]["t-test only"] if unsure else ""
+    return SHORT_WORDS[lang]["sign only"] * sign_only(e) + SHORT_WORDS[lang]["t-test only"] * unsure
 
 
 def when_few(view: dict, lang: str) -> str:

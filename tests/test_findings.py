@@ -215,6 +215,10 @@ def test_in_short_gives_each_questions_best_and_worst_per_dataset_through_both_r
                                                                      margin=0.002)))
     assert findings.answer_cell(ev, "activation", "mnist").startswith(
         "best: gelu +0.57 pp ▲ (2 epochs), +0.01 pp ≈ (converged); worst: sigmoid")
+    # an interval that reaches 0 claims the direction only: said as the legend says it
+    findings.entry(quick, "gelu")["comparison"]["sim_low"] = 0.0
+    assert findings.answer_cell(ev, "activation", "mnist").startswith(
+        "best: gelu +0.57 pp ▲ (2 epochs, sign only), +0.01 pp ≈ (converged)")
     # no real difference anywhere: said as such, and a dataset without runs is 'not run'
     for e in quick["configs"] + full["configs"]:
         if e.get("comparison"):
