@@ -257,11 +257,6 @@ def when(view: dict) -> str:
     return f"after {plural(epochs[0], 'epoch')}" if len(epochs) == 1 else "after the quick recipe"
 
 
-def short_when(view: dict) -> str:
-    """'2 epochs' (quick recipe) or 'converged' (full): when() in the few words a table cell has room for."""
-    return "converged" if view["recipe"] == "full" else when(view).removeprefix("after ")
-
-
 def seeds_words(view: dict) -> str:
     counts = sorted({e["seeds"] for e in view["configs"]})
     return plural(counts[0], "seed") if len(counts) == 1 else f"{counts[0]} to {counts[-1]} seeds"
@@ -557,7 +552,7 @@ def activation_key(ev: Evidence) -> str:
     """sigmoid's and tanh's gradient ratios over relu's in the first column that has them, where every seed agrees."""
     sigmoid, tanh = grads_of(ev, "activation", "sigmoid")[:1], grads_of(ev, "activation", "tanh")[:1]
     said = [f"sigmoid's first-to-last-layer gradient ratio {ratio(sigmoid[0][1]['vs_ref'])} relu's "
-            f"({title(sigmoid[0][0]['dataset'])}, {short_when(sigmoid[0][0])}): its first layers learn slowest"
+            f"({title(sigmoid[0][0]['dataset'])}, {when_few(sigmoid[0][0])}): its first layers learn slowest"
             ] if every_seed(sigmoid, below=True) else []
     if every_seed(tanh, below=False):
         said.append(f"tanh's {ratio(tanh[0][1]['vs_ref'])}: no saturation, against the textbook")
@@ -811,13 +806,14 @@ def signed(e: dict) -> str:
 
 # The "In short" table's fixed words, in English and on the Chinese page; numbers, names and symbols are shared.
 SHORT_WORDS = {
-    "en": {"t-test only": ", t-test only", "sign only": ", sign only", "against": " against ", "converged": "converged", "epochs": "{} epochs",
-           "best": "best: {}", "worst": "worst: {}", "nothing beats": "nothing beats {} by more than the margin",
-           "and": " and ", "sep": "; ",
+    "en": {"t-test only": ", t-test only", "sign only": ", sign only", "against": " against ", "converged": "converged",
+           "quick": "quick recipe", "best": "best: {}", "worst": "worst: {}",
+           "nothing beats": "nothing beats {} by more than the margin", "and": " and ", "sep": "; ",
            "none": "no real difference: every config within the margin or inconclusive", "not run": "not run",
-           "question": "question", "why": "why, as the runs measured it"},
-    "zh": {"t-test only": ",仅 t 检验", "sign only": ",仅方向", "against": " 对照 ", "converged": "收敛后", "epochs": "{} 个 epoch",
-           "best": "最好:{}", "worst": "最差:{}", "nothing beats": "没有配置超出容差地胜过 {}", "and": "、", "sep": ";",
+           "question": "question", "why": "why, as the runs measured it"},  # epochs: plural()
+    "zh": {"t-test only": ",仅 t 检验", "sign only": ",仅方向", "against": " 对照 ", "converged": "收敛后",
+           "quick": "快速配方", "epochs": "{} 个 epoch", "best": "最好:{}", "worst": "最差:{}",
+           "nothing beats": "没有配置超出容差地胜过 {}", "and": "、", "sep": ";",
            "none": "没有真实差异:每个配置都在容差之内或不确定", "not run": "未运行", "question": "问题", "why": ""},
 }
 
@@ -829,25 +825,30 @@ def sign_only(e: dict) -> bool:
             and min(abs(c["sim_low"]), abs(c["sim_high"])) < SIGN_ONLY)
 
 
-def t_test_only_words(e: dict, lang: str = "en") -> str:
+def caveats(e: dict, lang: str = "en") -> str:
     """', sign only' and ', t-test only' after a better/worse verdict whose interval reaches 0 (sign_only) or whose
     seeds are too few for the sign-flip test to confirm."""
     unsure = verdict(e) in ("better", "worse") and unconfirmable(as_comparison(e))
     return SHORT_WORDS[lang]["sign only"] * sign_only(e) + SHORT_WORDS[lang]["t-test only"] * unsure
 
 
-def when_few(view: dict, lang: str) -> str:
-    """'2 epochs' or 'converged' (short_when) in the table's language."""
+def when_few(view: dict, lang: str = "en") -> str:
+    """'2 epochs' (quick recipe) or 'converged' (full): when() in the few words a table cell has room for, in the
+    table's language."""
+    words = SHORT_WORDS[lang]
     if view["recipe"] == "full":
-        return SHORT_WORDS[lang]["converged"]
-    return SHORT_WORDS[lang]["epochs"].format(short_when(view).removesuffix(" epochs").removesuffix(" epoch"))
+        return words["converged"]
+    epochs = sorted({e["epochs"] for e in view["configs"]})
+    if len(epochs) > 1:
+        return words["quick"]
+    return plural(epochs[0], "epoch") if lang == "en" else words["epochs"].format(epochs[0])
 
 
 def path_of(ev: Evidence, study: str, name: str, dataset: str, lang: str = "en") -> str:
     """A config's difference from its reference in each column of one dataset, quick before converged:
     'sigmoid -1.43 pp ▼ (2 epochs), -0.26 pp ▼ (converged)'."""
     views = [v for v in ev.of(study, dataset=dataset) if (entry(v, name) or {}).get("comparison")]
-    steps = [f"{signed(e)} ({when_few(v, lang)}{t_test_only_words(e, lang)})" for v in views for e in [entry(v, name)]]
+    steps = [f"{signed(e)} ({when_few(v, lang)}{caveats(e, lang)})" for v in views for e in [entry(v, name)]]
     several = len(references(views[0])) > 1  # the reference named where a study has more than one
     against = SHORT_WORDS[lang]["against"] + entry(views[0], name)["reference"] if several else ""
     return f"{name}{against} {', '.join(steps)}"

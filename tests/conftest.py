@@ -55,25 +55,14 @@ def cli(capsys):
     return call
 
 
-def skip_estimate(monkeypatch) -> None:
-    import run
-    monkeypatch.setattr(run, "estimate_seconds", lambda *a, **k: (0.0, "not estimated"))
-
-
-@pytest.fixture
-def no_estimate(monkeypatch):
-    """Dry runs in this process without the plan's time estimate: it times steps of every network (bf16 emulated
-    where the CPU lacks it: tens of seconds a study), which tests of plans are not about (tests/test_estimate.py is)."""
-    skip_estimate(monkeypatch)
-
-
 @pytest.fixture(autouse=True)
-def no_estimate_in_process(request, monkeypatch):
-    """Every test that calls run.main in this process plans without the time estimate (it times real training steps
-    before any run: seconds a network, which only tests/test_estimate.py and tests marked `estimate` are about). A
-    test that never imported run keeps it unimported: the reading side's tests check that it imports no torch."""
-    if "run" in sys.modules and not request.node.get_closest_marker("estimate"):
-        skip_estimate(monkeypatch)
+def no_estimate(request, monkeypatch):
+    """Plans in this process without the time estimate: it times real training steps of every network before any run
+    (bf16 emulated where the CPU lacks it: tens of seconds a study), which only tests/test_estimate.py and the tests
+    marked `estimate` are about."""
+    if not request.node.get_closest_marker("estimate"):
+        import run
+        monkeypatch.setattr(run, "estimate_seconds", lambda *a, **k: (0.0, "not estimated"))
 
 
 @pytest.fixture

@@ -31,14 +31,13 @@ def test_weight_decay_minus_zero_is_the_run_of_zero(tmp_path, capsys):
                           "--precision auto would take bf16)\n"),
     ({"avx2"}, ["--precision", "fp32"], "precision: fp32 (--precision fp32)\n"),
     ({"avx2"}, ["--precision", "bf16"], "precision: bf16 (--precision bf16)\n")])
-def test_the_precision_line_says_whether_it_is_the_default(monkeypatch, tmp_path, capsys, no_estimate,
-                                                           flags, argv, line):
+def test_the_precision_line_says_whether_it_is_the_default(monkeypatch, tmp_path, capsys, flags, argv, line):
     monkeypatch.setattr(utils, "cpu_flags", lambda: flags)
     out = dry_run(capsys, tmp_path, "--model", "MLP", "--seeds", "1", *argv)
     assert line in out
 
 
-def test_the_precision_study_line_names_both_precisions(monkeypatch, tmp_path, capsys, no_estimate):
+def test_the_precision_study_line_names_both_precisions(monkeypatch, tmp_path, capsys):
     out = dry_run(capsys, tmp_path, "--study", "precision", "--seeds", "1")
     assert "precision: fp32 and bf16, each config's own (the precision study sets them)\n" in out
     assert "precision varies (bf16, fp32)" in out  # the recipe line, from the planned configs: the same two

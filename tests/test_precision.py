@@ -34,7 +34,7 @@ def test_auto_takes_bf16_only_where_the_cpu_computes_it_natively(monkeypatch, fl
     assert utils.resolve_precision("auto", "Ray workers (--device auto)")[0] == "fp32"
 
 
-def test_a_machine_without_native_bf16_plans_fp32_under_auto(monkeypatch, tmp_path, capsys, no_estimate):
+def test_a_machine_without_native_bf16_plans_fp32_under_auto(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(utils, "cpu_flags", lambda: {"avx2"})  # as on a CPU without AVX512-BF16 or AMX
     planned = []
     monkeypatch.setattr(run, "print_plan", lambda studies, plan, *a: planned.extend(plan.tasks) or print(
@@ -76,7 +76,7 @@ def test_a_bf16_step_keeps_the_loss_weights_grads_and_optimizer_state_in_fp32():
     assert logits32.dtype == torch.float32
 
 
-def test_the_precision_study_pairs_each_bf16_config_with_its_fp32_twin(tmp_path, capsys, no_estimate):
+def test_the_precision_study_pairs_each_bf16_config_with_its_fp32_twin(tmp_path, capsys):
     assert run.main(["--study", "precision", "--dry-run", "--epochs", "1", "--subset", "20000", "--seeds", "3",
                      "--logdir", str(tmp_path / "l"), "--resultdir", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out

@@ -125,8 +125,7 @@ def test_the_additions_keep_nets_weights_and_count_their_parameters():
         build_model("Net", MNIST.image_shape, 10, fc_dropout=1.0)
 
 
-def test_the_regularization_study_plans_seven_configs_against_net_under_the_full_recipe(tmp_path, capsys,
-                                                                                         no_estimate):
+def test_the_regularization_study_plans_seven_configs_against_net_under_the_full_recipe(tmp_path, capsys):
     logs = ["--logdir", str(tmp_path / "l"), "--resultdir", str(tmp_path / "r")]
     assert run.main(["--study", "regularization", "--epochs", "1", "--subset", "20000", "--seeds", "3", "--dry-run",
                      *logs]) == 0
@@ -198,8 +197,7 @@ def test_a_grid_of_augmentation_trains_its_runs_and_the_report_shows_the_best_st
     ({"avx2"}, [], "fp32", "precision: fp32 (the best study's default, auto: this CPU has neither"),
     ({"avx512_bf16"}, ["--precision", "fp32"], "fp32", "precision: fp32 (--precision fp32;")])
 def test_the_best_study_takes_bf16_where_the_cpu_computes_it_natively_unless_told(monkeypatch, tmp_path, capsys,
-                                                                                   flags, args, expected, why,
-                                                                                   no_estimate):
+                                                                                   flags, args, expected, why):
     import utils
     monkeypatch.setattr(utils, "cpu_flags", lambda: flags)
     planned = []

@@ -57,7 +57,7 @@ def test_three_studies_asking_for_one_computation_train_it_once_and_each_shows_i
     assert analysis.find_studies(tmp_path / "logs") == ["activation", "depth"]  # the store is no study
 
 
-def test_the_all_study_plans_each_computation_once(tmp_path, capsys, no_estimate):
+def test_the_all_study_plans_each_computation_once(tmp_path, capsys):
     assert run.main(["--study", "all", "--seeds", "1", "--dry-run", "--logdir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "33 runs" in out and "29 distinct computations (4 asked for again" in out
