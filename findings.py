@@ -899,8 +899,8 @@ def answers(ev: Evidence, link: str = "", lang: str = "en") -> list[str]:
 IN_SHORT = {"en": "In short: each question's best and worst config per dataset, as its test accuracy's difference from "
                   "its study's reference (mean over seeds, in pp) with its verdict's symbol, after the quick recipe "
                   "(2 epochs) and trained to convergence where both ran: a gap that closes when trained shows as ≈ "
-                  "or ? after it. The why: the number the runs measured that explains the answer; each question's paragraph "
-                  "below says more.",
+                  "or ? after it. The why: the number the runs measured that explains the answer; each question's "
+                  "paragraph below says more.",
             "zh": "简而言之:每个问题在每个数据集上最好和最差的配置,以其测试准确率与该研究参照配置之差(各种子的平均,单位 pp)"
                   "加上结论符号表示,先是快速配方(2 个 epoch),两种配方都运行过的再给出训练到收敛后的结果:训练后消失的差距"
                   "在其后显示为 ≈ 或 ?。原因(由运行测得的数字)见英文的 FINDINGS.md。"}
