@@ -393,7 +393,7 @@ def journey(ev: Evidence, study: str, name: str, dataset: str, short: bool) -> s
         return (f"{text} ({short_size(e)}); trained to convergence "
                 + (f"the gap {AFTER[kind].format(gap)}" if kind else short_size(later)))
     return (f"{text} ({size(e)}); trained to convergence {acc(later)} against {acc(reference_of(full, later))}"
-            + (f": {convergence_words(e, later)}" if kind else f" ({size(later)})"))
+            + (f": the gap {CONVERGENCE_WORDS[kind]}, {size(later)}" if kind else f" ({size(later)})"))
 
 
 # ---- sentences every study shares -----------------------------------------------------------------
