@@ -809,12 +809,12 @@ SHORT_WORDS = {
     "en": {"t-test only": ", t-test only", "sign only": ", sign only", "against": " against ", "converged": "converged",
            "quick": "quick recipe", "best": "best: {}", "worst": "worst: {}",
            "nothing beats": "nothing beats {} by more than the margin", "and": " and ", "sep": "; ",
-           "none": "no real difference: every config within the margin or inconclusive", "not run": "not run",
+           "none": "no difference beyond the margin: every config within it or inconclusive", "not run": "not run",
            "question": "question", "why": "why, as the runs measured it"},  # epochs: plural()
     "zh": {"t-test only": ",仅 t 检验", "sign only": ",仅方向", "against": " 对照 ", "converged": "收敛后",
            "quick": "快速配方", "epochs": "{} 个 epoch", "best": "最好:{}", "worst": "最差:{}",
            "nothing beats": "没有配置超出容差地胜过 {}", "and": "、", "sep": ";",
-           "none": "没有真实差异:每个配置都在容差之内或不确定", "not run": "未运行", "question": "问题", "why": ""},
+           "none": "没有超出容差的差异:每个配置都在容差之内或不确定", "not run": "未运行", "question": "问题", "why": ""},
 }
 
 
