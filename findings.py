@@ -684,17 +684,67 @@ def rates_sentence(view: dict) -> str:
             + (f", weight decay only for {', '.join(decay)}" if decay else ""))
 
 
+def rate_pairs(ev: Evidence, sweep: dict) -> list[tuple[dict, dict]]:
+    """(at its usual rate, at its best rate) per optimizer: the optim study beside the sweep of its dataset and
+    recipe, in the sweep's order (best first)."""
+    usual = {e["optimizer"]: e for e in (ev.one("optim", sweep["dataset"], sweep["recipe"]) or {"configs": []})["configs"]}
+    return [(usual[e["optimizer"]], e) for e in sweep["configs"] if e["optimizer"] in usual]
+
+
+def plain_symbol(e: dict) -> str:
+    """The verdict's symbol without the weak-evidence mark: what counts as a change of verdict."""
+    return symbol(e).removesuffix(DAGGER)
+
+
+def verdict_changes(pairs: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
+    """The optimizers whose verdict against adam differs at their best rates from at their usual ones."""
+    return [(u, b) for u, b in pairs if u.get("comparison") and b.get("comparison")
+            and plain_symbol(u) != plain_symbol(b)]
+
+
+def sweep_sentence(ev: Evidence, sweep: dict) -> str:
+    """One sweep's answer beside the usual rates': each optimizer's usual and best rate, the verdicts that change and
+    what that says of the confound."""
+    pairs = rate_pairs(ev, sweep)
+    if not pairs:
+        return f"Each at its best rate ({column(sweep)}): {cell(sweep)}."
+    rates = ", ".join(f"{b['optimizer']} {u['lr']:g} → {b['lr']:g}" for u, b in pairs)
+    changes = verdict_changes(pairs)
+    said = (f"{len(changes)} of {sum(1 for _, b in pairs if b.get('comparison'))} verdicts against adam "
+            f"{'changes' if len(changes) == 1 else 'change'}: "
+            + ", ".join(f"{b['optimizer']} {plain_symbol(u)} → {plain_symbol(b)}" for u, b in changes)
+            if changes else "no verdict against adam changes")
+    rate_made = [b["optimizer"] for u, b in changes if real(u) and category(b) == "small"]  # closed, not unresolved
+    optimizer_made = [b["optimizer"] for u, b in pairs if real(u) and real(b) and verdict(u) == verdict(b)]
+    why = ([f"{names(rate_made)}'s gap at the usual rate was the rate's"] * bool(rate_made)
+           + [f"{names(optimizer_made)} {'differs' if len(optimizer_made) == 1 else 'differ'} from adam at the best "
+              "rates too: the optimizer's, not the rate's"] * bool(optimizer_made))
+    return (f"Each at its best rate on validation ({column(sweep)}; usual rate → best: {rates}), against adam at its "
+            f"best: {said}{'; ' + '; '.join(why) if why else ''}.")
+
+
+def sweep_key(ev: Evidence, sweep: dict) -> str:
+    """The "In short" why of the optimizer question where a sweep ran: how many verdicts its best rates change."""
+    pairs = rate_pairs(ev, sweep)
+    changes = verdict_changes(pairs)
+    moved = sum(1 for u, b in pairs if u["lr"] != b["lr"])
+    return (f"at each one's best rate ({title(sweep['dataset'])}, {when_few(sweep)}): {moved} of {len(pairs)} best "
+            f"rates differ from the usual ones, {plural(len(changes), 'verdict')} "
+            f"{'changes' if len(changes) == 1 else 'change'}"
+            + (f" ({', '.join(b['optimizer'] for _, b in changes)})" if changes else ""))
+
+
 def why_optim(ev: Evidence) -> Reasons:
     words = EXPLANATIONS["optim"]
     views = [ev.of("optim", recipe=r)[0] for r in RECIPES if ev.of("optim", recipe=r)]
     if not views:
         return Reasons([], [])
     sweep = ev.of("optim_sweep")
-    after = (f"Each at its best rate: {'; '.join(cell(v) for v in sweep)}." if sweep else
+    after = (" ".join(sweep_sentence(ev, v) for v in sweep) if sweep else
              f"No part of the rate sweep is committed yet; {words['sweep']}.")
     short = [f"The rate confound: {rates_sentence(views[0])}, {words['confound']}. {after}"]
     lrs = sorted({e["lr"] for e in views[0]["configs"]})
-    key = ("optimizers compared at their best rates (the sweep)" if sweep else
+    key = (sweep_key(ev, sweep[0]) if sweep else
            f"each at its own usual rate, {lrs[0]:g} to {lrs[-1]:g}: optimizer and rate confounded")
     return Reasons(short, short + [f"{rates_sentence(v)[0].upper()}{rates_sentence(v)[1:]}." for v in views[1:]], key)
 

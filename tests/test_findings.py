@@ -172,6 +172,32 @@ def test_the_optimizer_finding_names_each_rate_and_the_confound():
                          "confound: it trains each optimizer at five rates and compares each at its best on validation.")
 
 
+def test_the_rate_sweep_says_which_verdicts_its_best_rates_change_and_what_that_says_of_the_confound():
+    worse = comparison("worse", -0.01, -0.02, -0.005)
+    usual = view("optim", "mnist", "quick", config("adam", 0.98),
+                 config("sgd", 0.97, "adam", worse, lr=0.1, optimizer="sgd"),
+                 config("adagrad", 0.97, "adam", worse, lr=0.01, optimizer="adagrad"),
+                 config("rmsprop", 0.98, "adam", comparison("equivalent", 0.0, -0.001, 0.001), optimizer="rmsprop"))
+    best = view("optim_sweep", "mnist", "quick", config("adam_lr0.003", 0.985, lr=0.003),
+                config("sgd_lr0.3", 0.984, "adam_lr0.003", comparison("equivalent", -0.001, -0.002, 0.001), lr=0.3,
+                       optimizer="sgd"),
+                config("adagrad_lr0.03", 0.97, "adam_lr0.003", worse, lr=0.03, optimizer="adagrad"),
+                config("rmsprop_lr0.001", 0.98, "adam_lr0.003", comparison("inconclusive", -0.002, -0.009, 0.004),
+                       optimizer="rmsprop"))
+    ev = Evidence([usual, best])
+    [text] = findings.why_optim(ev).short
+    assert text.endswith(
+        "Each at its best rate on validation (MNIST, quick recipe; usual rate → best: adam 0.001 → 0.003, sgd 0.1 → 0.3, "
+        "adagrad 0.01 → 0.03, rmsprop 0.001 → 0.001), against adam at its best: 2 of 3 verdicts against adam change: "
+        "sgd ▼ → ≈, rmsprop ≈ → ?; sgd's gap at the usual rate was the rate's; adagrad differs from adam at the best "
+        "rates too: the optimizer's, not the rate's.")
+    assert findings.why_optim(ev).key == ("at each one's best rate (MNIST, 2 epochs): 3 of 4 best rates differ from "
+                                          "the usual ones, 2 verdicts change (sgd, rmsprop)")
+    # the dagger alone is no change of verdict
+    findings.entry(best, "sgd_lr0.3")["comparison"] = comparison("worse", -0.01, -0.02, -0.005, confirmed=False)
+    assert findings.why_optim(ev).key.endswith("1 verdict changes (rmsprop)")
+
+
 def test_runs_that_did_not_learn_and_comparisons_without_a_test_are_said_first():
     untested = comparison("inconclusive", -0.7792, None, None, seeds=2)
     ev = Evidence([view("activation", "mnist", "quick", config("relu", 0.9356, seeds=2),
