@@ -20,6 +20,7 @@ import report
 from report import plural, pct, write_choices, write_report
 from studies import margins_in_words, traits
 from cli import Parser, check_writable, exit_with, positive_float
+from findings import NEGLIGIBLE, SYMBOLS
 from utils import (LazyModule, UsageError, atomic_path, disk_full_message, is_disk_full, load_predictions,
                    write_between)
 
@@ -241,12 +242,12 @@ def plot_lr_sweep(ax, runs: list[dict], colors: dict[str, tuple], metric: str = 
 
 
 def verdict_label(c) -> str:
-    """The verdict the report words (report.shown_verdict) with a mark (▲ better, ▼ worse, ≈ equivalent,
-    ? inconclusive), ', negligible' where its interval lies inside the margin, and the report's dagger (weak evidence),
-    a space apart."""
+    """The verdict the report words (report.shown_verdict) with the tables' symbol (▲ better, ▼ worse, △ ▽ and
+    ', negligible' where its interval lies inside the margin, ≈ equivalent, ? inconclusive), and the report's dagger
+    (weak evidence), a space apart."""
     shown = report.shown_verdict(c)
-    negligible = ", negligible" if report.inside_margin(c) and shown in ("better", "worse") else ""
-    return (f"{dict(better='▲', worse='▼', equivalent='≈', inconclusive='?')[shown]} {shown}{negligible}"
+    small = report.inside_margin(c) and shown in ("better", "worse")
+    return (f"{(NEGLIGIBLE if small else SYMBOLS)[shown]} {shown}{', negligible' if small else ''}"
             f"{' ' + report.DAGGER if report.t_only(c) else ''}")
 
 

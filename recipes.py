@@ -48,12 +48,6 @@ DEFAULT_CONFIG: dict = {
 SPEED_RECIPE: dict = {"model": "SpeedNetLite", "model_args": {}, "optimizer": "adam", "lr": 0.01,
                       "weight_decay": None, "batch_size": 128, "schedule": "onecycle", "epochs": 1, "evals_per_epoch": 1}
 SPEED60_RECIPE: dict = {**SPEED_RECIPE, "epochs": 6}
-# Configs a study planned before and a committed reference part ran, which today's plan has not: {study: {config
-# name: its recipe}}. docs/results/extract_evidence.py reads such a part's configs here.
-EARLIER_RECIPES: dict[str, dict[str, dict]] = {
-    "speed": {"SpeedNet": {"model": "SpeedNet", "model_args": {}, "optimizer": "adam", "lr": 0.01, "weight_decay": None,
-                           "batch_size": 128, "schedule": "onecycle", "epochs": 1}},  # mnist-quick ran it
-}
 # The `best` study's network and recipe (docs/best.md: chosen for accuracy per CPU-minute, fixed before any run,
 # never tuned on the test set; the last epoch's weights are the ones tested). Its augmentation is the dataset's.
 BEST_RECIPE: dict = {"model": "ConvNet", "model_args": {"depth": 3, "width": 32, "hidden": 256, "bn": True,

@@ -13,6 +13,7 @@ from matplotlib.text import Text
 import analysis
 import plot
 import report
+import stats
 from conftest import results_script
 from recipes import make_config
 from runstore import config_dir
@@ -308,3 +309,12 @@ def test_the_committed_overview_is_overview_py_s_and_a_changed_comparison_is_nam
         "overview-mnist.png: not overview.py's drawing of the parts' comparisons (python docs/results/overview.py)"]
     width, height = png_size(check.RESULTS / "overview-mnist.png")
     assert width == 900 and height < 1300
+
+
+def test_the_forest_labels_use_the_tables_symbols_negligible_included():
+    def comparison(verdict, low, high, seeds=10):
+        return stats.Comparison("gelu", "relu", list(range(seeds)), [], (low + high) / 2, None, None, 0.01, 0.005,
+                                None, sim_low=low, sim_high=high, verdict=verdict, family=6, confirmed=True)
+    assert plot.verdict_label(comparison("better", 0.0001, 0.0029)) == "△ better, negligible"
+    assert plot.verdict_label(comparison("worse", -0.0190, -0.0098)) == "▼ worse"
+    assert plot.verdict_label(comparison("equivalent", -0.0016, 0.0016)) == "≈ equivalent"

@@ -29,7 +29,8 @@ def test_the_tables_cells_are_short_and_its_legend_defines_each_mark():
     legend = [line for line in block if line.startswith("- ")]
     assert 1 <= len(legend) <= 6
     marks = {mark for cell in cells for mark in "▲▼△▽≈?†" if mark in cell}
-    assert marks == set("▲▼△▽≈?†") and all(mark in " ".join(legend) for mark in marks)
+    assert marks >= set("▲▼△▽≈?")  # the committed parts use every verdict; † only while a verdict is weak
+    assert all(mark in " ".join(legend) for mark in "▲▼△▽≈?†")
     for term in ("pp: percentage points", "negligible", "Margin:"):
         assert term in " ".join(legend)
     assert " pp" not in " ".join(cells)  # sizes are REPORT.md's and the findings'; a cell shows accuracies

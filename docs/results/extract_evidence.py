@@ -30,7 +30,7 @@ import run  # noqa: E402
 from analysis import View  # noqa: E402
 from dataset_facts import DATASETS, get_dataset  # noqa: E402
 from findings import EVIDENCE_KEY, comparison_entry  # noqa: E402
-from recipes import EARLIER_RECIPES, RECIPES, make_config  # noqa: E402
+from recipes import RECIPES  # noqa: E402
 from studies import OPTIM_STUDIES, RUN_STUDIES  # noqa: E402
 from utils import atomic_path  # noqa: E402
 
@@ -68,8 +68,7 @@ def planned_configs(command: str, dataset: str, study: str) -> dict[str, dict]:
     if args.dataset != dataset:
         raise ValueError(f"the invocation `{command}` trains {args.dataset}, the section {dataset}")
     spec = run.selected_studies(args, studies, default)[study]
-    earlier = {name: make_config(**recipe, name=name) for name, recipe in EARLIER_RECIPES.get(study, {}).items()}
-    return {**earlier, **{c["name"]: c for c in run.expand(study, spec, args) if c["seed"] == 0}}
+    return {c["name"]: c for c in run.expand(study, spec, args) if c["seed"] == 0}
 
 
 def config_evidence(row: re.Match, config: dict, n_train: int) -> dict:
