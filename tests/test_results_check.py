@@ -135,6 +135,21 @@ def test_readme_links_each_part_whose_cells_its_table_shows():
     assert check.readme_problems() == []
 
 
+def test_a_view_that_two_parts_hold_is_named_not_said_twice(tmp_path, monkeypatch, capsys):
+    import shutil
+    results = tmp_path / "results"
+    for name in ("optim-quick-mnist", "optim-full-mnist"):
+        shutil.copytree(table.RESULTS / name, results / name)
+    assert len(table.evidence(results).of("optim", "mnist")) == 2
+    shutil.copytree(table.RESULTS / "optim-quick-mnist", results / "optim-sweep-quick-mnist")  # its optim view again
+    with pytest.raises(ValueError, match="^optim on mnist, quick recipe, is in two parts, optim-quick-mnist and "
+                                         "optim-sweep-quick-mnist: keep one$"):
+        table.evidence(results)
+    monkeypatch.setattr(table, "parts", lambda _=None: sorted(results.glob("*/CHOICES.json")))
+    assert table.main([]) == 1
+    assert capsys.readouterr().err.startswith("table.py: optim on mnist, quick recipe, is in two parts")
+
+
 def readme_of(tmp_path, monkeypatch, findings: str, block: list[str]):
     readme = tmp_path / "README.md"
     readme.write_text("\n".join([table.FINDINGS_MARK, findings + table.FINDINGS_MARK, table.README_MARK, *block,

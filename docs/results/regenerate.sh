@@ -30,7 +30,8 @@
 # Issue 53's parts, 10 seeds, from the run store's code (runs keyed by content: a run another part already trained
 # is reused, not retrained, where the parts share a store: RUNSTORE=DIR links LOGROOT/logs/runs to DIR):
 #   6. optim-sweep-quick-mnist, optim-sweep-quick-fashion-mnist (compare_optim.py --study all: every optimizer at 5
-#      rates, the optim study's runs among them)
+#      rates, the optim study's runs among them; its folder replaces optim-quick-<dataset>, which table.py then
+#      refuses beside it: one part per study, dataset and recipe)
 #   7. depth-full-mnist, width-full-mnist, batch_size-full-mnist and their fashion-mnist parts
 #   8. activation-full-*, optim-full-*, regularization-* at 10 seeds (the 5-seed parts above, extended)
 set -euo pipefail

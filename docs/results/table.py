@@ -39,8 +39,18 @@ def parts(results: Path = RESULTS) -> list[Path]:
 
 
 def evidence(results: Path = RESULTS) -> Evidence:
-    """Every part's evidence, each view marked with its part (its folder's name, for links)."""
-    return Evidence([{**view, "part": path.parent.name} for path in parts(results) for view in part_views(path)])
+    """Every part's evidence, each view marked with its part (its folder's name, for links). A view (study, dataset
+    and recipe) that two parts hold is a ValueError naming both: the findings would say its numbers twice, so one
+    part must go (a rate sweep's part holds its dataset's optim-quick part whole)."""
+    views = [{**view, "part": path.parent.name} for path in parts(results) for view in part_views(path)]
+    held: dict[tuple, str] = {}
+    for v in views:
+        key = (v["study"], v["dataset"], v["recipe"])
+        if key in held:
+            raise ValueError(f"{v['study']} on {v['dataset']}, {v['recipe']} recipe, is in two parts, {held[key]} and "
+                             f"{v['part']}: keep one")
+        held[key] = v["part"]
+    return Evidence(views)
 
 
 def links(paths: list[Path], lang: str = "en") -> str:
