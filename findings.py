@@ -686,9 +686,11 @@ def rates_sentence(view: dict) -> str:
 
 def rate_pairs(ev: Evidence, sweep: dict) -> list[tuple[dict, dict]]:
     """(at its usual rate, at its best rate) per optimizer: the optim study beside the sweep of its dataset and
-    recipe, in the sweep's order (best first)."""
+    recipe, in the sweep's order (best first). The sweep's evidence holds every rate; the best ones are those
+    compared, and the reference (adam at its best)."""
     usual = {e["optimizer"]: e for e in (ev.one("optim", sweep["dataset"], sweep["recipe"]) or {"configs": []})["configs"]}
-    return [(usual[e["optimizer"]], e) for e in sweep["configs"] if e["optimizer"] in usual]
+    best = {*references(sweep), *(e["name"] for e in compared(sweep))}
+    return [(usual[e["optimizer"]], e) for e in sweep["configs"] if e["name"] in best and e["optimizer"] in usual]
 
 
 def plain_symbol(e: dict) -> str:

@@ -183,7 +183,9 @@ def test_the_rate_sweep_says_which_verdicts_its_best_rates_change_and_what_that_
                        optimizer="sgd"),
                 config("adagrad_lr0.03", 0.97, "adam_lr0.003", worse, lr=0.03, optimizer="adagrad"),
                 config("rmsprop_lr0.001", 0.98, "adam_lr0.003", comparison("inconclusive", -0.002, -0.009, 0.004),
-                       optimizer="rmsprop"))
+                       optimizer="rmsprop"),
+                config("sgd_lr0.1", 0.975, lr=0.1, optimizer="sgd"),  # the other rates: evidence, not compared
+                config("adam_lr0.001", 0.98))
     ev = Evidence([usual, best])
     [text] = findings.why_optim(ev).short
     assert text.endswith(
