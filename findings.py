@@ -264,13 +264,23 @@ def seeds_words(view: dict) -> str:
 
 # ---- README's table: a cell per view -----------------------------------------------------------------
 
+def cell_name(view: dict, e: dict) -> str:
+    """A config's name in a table cell: a rate sweep's by its optimizer alone (sgd, not sgd_lr0.316), since each
+    optimizer appears once, at its best rate, which the findings name."""
+    return e["optimizer"] if traits(view["study"]).best_rates else e["name"]
+
+
+def cell_references(view: dict) -> list[str]:
+    return [cell_name(view, entry(view, ref)) for ref in references(view)]
+
+
 def cell(view: dict) -> str:
     """README's table cell: each reference's test accuracy (%), then its configs' by mean, each with its symbol."""
     groups = []
     for ref in references(view):
         members = sorted((e for e in compared(view) if e["reference"] == ref), key=lambda e: -e["test_mean"])
-        listed = ", ".join(f"{e['name']} {pc(e['test_mean'])} {symbol(e)}" for e in members)
-        groups.append(f"{ref} {pc(entry(view, ref)['test_mean'])}: {listed}")
+        listed = ", ".join(f"{cell_name(view, e)} {pc(e['test_mean'])} {symbol(e)}" for e in members)
+        groups.append(f"{cell_name(view, entry(view, ref))} {pc(entry(view, ref)['test_mean'])}: {listed}")
     return "; ".join(groups) + t_test_only_note(view)
 
 

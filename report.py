@@ -527,10 +527,10 @@ def evidence_cell(view: dict) -> dict:
     """README's table cell of one view's evidence (findings.view_evidence): its study, dataset and recipe, its
     reference's accuracy and each config's with its verdict's symbol (findings.cell), its references, and the seed
     counts of its dagger verdicts."""
-    from findings import cell, compared, dagger, references  # imported when used: findings imports this module
+    from findings import cell, cell_references, compared, dagger  # imported when used: findings imports this module
 
     return {"study": view["study"], "dataset": view["dataset"], "recipe": view["recipe"], "words": cell(view),
-            "reference": " / ".join(references(view)),
+            "reference": " / ".join(cell_references(view)),
             "dagger_seeds": sorted({e["comparison"]["seeds"] or e["seeds"] for e in compared(view) if dagger(e)})}
 
 

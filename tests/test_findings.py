@@ -2,6 +2,7 @@
 import pytest
 
 import findings
+import report
 from findings import Evidence
 
 
@@ -195,6 +196,9 @@ def test_the_rate_sweep_says_which_verdicts_its_best_rates_change_and_what_that_
         "rates too: the optimizer's, not the rate's.")
     assert findings.why_optim(ev).key == ("at each one's best rate (MNIST, 2 epochs): 3 of 4 best rates differ from "
                                           "the usual ones, 2 verdicts change (sgd, rmsprop)")
+    # README's cell names each optimizer once, at its best rate, without the rate the findings give
+    assert findings.cell(best) == "adam 98.50: sgd 98.40 ≈, rmsprop 98.00 ?, adagrad 97.00 ▼"
+    assert report.evidence_cell(best)["reference"] == "adam"
     # the dagger alone is no change of verdict
     findings.entry(best, "sgd_lr0.3")["comparison"] = comparison("worse", -0.01, -0.02, -0.005, confirmed=False)
     assert findings.why_optim(ev).key.endswith("1 verdict changes (rmsprop)")
