@@ -214,6 +214,8 @@ def plot_accuracy(ax, rows: list[dict], colors) -> None:
 
 
 SWEEP_METRICS = {"best_val_acc": "validation (picks each rate)", "test_acc": "test (reported, never picks)"}
+# One marker and dash per optimizer: momentum and nesterov run nearly the same curve, and color alone hid one.
+SWEEP_STYLES = [("o", "-"), ("s", "--"), ("^", "-."), ("v", ":"), ("D", "-"), ("P", "--"), ("X", "-."), ("*", ":")]
 
 
 def plot_lr_sweep(ax, runs: list[dict], colors: dict[str, tuple], metric: str = "best_val_acc",
@@ -228,8 +230,10 @@ def plot_lr_sweep(ax, runs: list[dict], colors: dict[str, tuple], metric: str = 
         ok = sorted((lr, statistics.mean(r[metric] for r in rs)) for lr, rs in rates.items()
                     if all(r["status"] == "ok" for r in rs))
         bad = sorted(lr for lr, rs in rates.items() if any(r["status"] != "ok" for r in rs))
+        marker, dash = SWEEP_STYLES[i % len(SWEEP_STYLES)]
         if ok:
-            ax.plot([lr for lr, _ in ok], [100 * (1 - v) for _, v in ok], marker="o", color=color, label=opt)
+            ax.plot([lr for lr, _ in ok], [100 * (1 - v) for _, v in ok], marker=marker, linestyle=dash, color=color,
+                    label=opt, markerfacecolor="none" if i % 2 else color, alpha=0.9)
         if bad:
             ax.scatter(bad, [100] * len(bad), marker="x", color=color, label=f"{opt}: diverged (drawn at 100%)")
         best = dict(ok).get((picked or {}).get(opt))

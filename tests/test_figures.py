@@ -121,6 +121,7 @@ def summary(fig) -> dict:
             "axes": [{"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
                       "xscale": ax.get_xscale(), "yscale": ax.get_yscale(), "xlim": ax.get_xlim(),
                       "yticks": [t.get_text() for t in ax.get_yticklabels()], "lines": len(ax.get_lines()),
+                      "styles": [(line.get_marker(), line.get_linestyle()) for line in ax.get_lines()],
                       "legend": [t.get_text() for t in ax.get_legend().get_texts()] if ax.get_legend() else []}
                      for ax in axes],
             "missing": missing_glyphs(fig)}
@@ -235,6 +236,7 @@ def test_the_sweep_is_its_own_figure_and_the_compare_figure_holds_each_optimizer
     assert (val["xscale"], val["yscale"], val["legend"]) == ("log", "log", ["adam", "sgd"])
     assert val["title"].startswith("validation (picks each rate)") and test["title"].startswith("test (reported")
     assert (val["lines"], test["lines"]) == (2, 2)
+    assert len(set(val["styles"])) == 2  # marker and dash tell apart lines that color alone would stack
     assert "picked on validation ringed" in " ".join(seen["lr_sweep_optim_sweep"]["suptitle"].split())
 
 
