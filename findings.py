@@ -237,6 +237,11 @@ def names(items: list[str]) -> str:
     return ", ".join(items) if len(items) < 2 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
+def verb(n: int, word: str) -> str:
+    """The present-tense verb agreeing with n subjects: verb(1, "change") is "changes", verb(2, "change") "change"."""
+    return f"{word}s" if n == 1 else word
+
+
 def ratio(x: float) -> str:
     return f"{x:.3g}x"
 
@@ -723,13 +728,13 @@ def sweep_sentence(ev: Evidence, sweep: dict) -> str:
     rates = ", ".join(f"{b['optimizer']} {u['lr']:g} → {b['lr']:g}" for u, b in pairs)
     changes = verdict_changes(pairs)
     said = (f"{len(changes)} of {sum(1 for _, b in pairs if b.get('comparison'))} verdicts against adam "
-            f"{'changes' if len(changes) == 1 else 'change'}: "
+            f"{verb(len(changes), 'change')}: "
             + ", ".join(f"{b['optimizer']} {plain_symbol(u)} → {plain_symbol(b)}" for u, b in changes)
             if changes else "no verdict against adam changes")
     rate_made = [b["optimizer"] for u, b in changes if real(u) and category(b) == "small"]  # closed, not unresolved
     optimizer_made = [b["optimizer"] for u, b in pairs if real(u) and real(b) and verdict(u) == verdict(b)]
     why = ([f"{names(rate_made)}'s gap at the usual rate was the rate's"] * bool(rate_made)
-           + [f"{names(optimizer_made)} {'differs' if len(optimizer_made) == 1 else 'differ'} from adam at the best "
+           + [f"{names(optimizer_made)} {verb(len(optimizer_made), 'differ')} from adam at the best "
               "rates too: the optimizer's, not the rate's"] * bool(optimizer_made))
     return (f"Each at its best rate on validation ({column(sweep)}; usual rate → best: {rates}), against adam at its "
             f"best: {said}{'; ' + '; '.join(why) if why else ''}.")
@@ -742,7 +747,7 @@ def sweep_key(ev: Evidence, sweep: dict) -> str:
     moved = sum(1 for u, b in pairs if u["lr"] != b["lr"])
     return (f"at each one's best rate ({title(sweep['dataset'])}, {when_few(sweep)}): {moved} of {len(pairs)} best "
             f"rates differ from the usual ones, {plural(len(changes), 'verdict')} "
-            f"{'changes' if len(changes) == 1 else 'change'}"
+            f"{verb(len(changes), 'change')}"
             + (f" ({', '.join(b['optimizer'] for _, b in changes)})" if changes else ""))
 
 
