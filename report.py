@@ -12,7 +12,7 @@ from analysis import (CHANCE_MARGIN, best_run, code_name, did_not_learn, focus_r
                       study_dataset, val_curve)
 from dataset_facts import DATASETS, get_dataset
 from studies import (BEST_RATE_HEADER, REFERENCES, TRAITS, best_rate_rows, margins_in_words, recipe_summary, references_in_words,
-                     traits)
+                     traits, unrun_words)
 from recipes import RECIPES
 from utils import LazyModule, atomic_path
 from verdicts import (DAGGER, SIGN_ONLY, anchor, bound, confirmable, fmt_p, inside_margin, margin_words,  # noqa: F401
@@ -550,8 +550,8 @@ def render_choices(cells: list[dict], every_question: bool = False) -> list[str]
     """README's 'what each choice does': a row per study that answers a question, a column per dataset and
     recipe, each cell the study's verdicts in a few words, computed from the comparisons, never typed.
 
-    `every_question` (README's table): every such study and every dataset and recipe, "not run" where no runs
-    are; else (REPORT.md's) only the studies, datasets and recipes the cells hold.
+    `every_question` (README's table): every such study and every dataset and recipe, studies.unrun_words where no
+    runs are; else (REPORT.md's) only the studies, datasets and recipes the cells hold.
     """
     if not cells:
         return []
@@ -566,7 +566,8 @@ def render_choices(cells: list[dict], every_question: bool = False) -> list[str]
     for study in studies:
         found = next((c for c in cells if c["study"] == study), None)
         refs = found["reference"] if found else " / ".join(REFERENCES.get(study, ()))
-        row = [by_key[(study, *column)]["words"] if (study, *column) in by_key else "not run" for column in columns]
+        row = [by_key[(study, *column)]["words"] if (study, *column) in by_key else unrun_words(study, column[1])
+               for column in columns]
         lines.append(f"| {traits(study).question} (`{study}`, against {refs}) | " + " | ".join(row) + " |")
     return lines + ["", *legend_lines()]
 

@@ -207,6 +207,15 @@ RUN_STUDIES: dict[str, Study] = {"base": study_base, "activation": study_activat
                                  "regularization": study_regularization, "best": study_best}
 # studies whose default recipe is not `quick`: regularizers pay off late, so the regularization study trains to convergence
 STUDY_RECIPES = {"lecun98": "full", "regularization": "full"}
+
+
+def unrun_words(study: str, recipe: str) -> str:
+    """README's table's and the overview's words where no part has `study` under `recipe`: "not run", or "full
+    recipe only" where the study trains under one recipe by design (STUDY_RECIPES) and this is another."""
+    own = STUDY_RECIPES.get(study)
+    return f"{own} recipe only" if own and recipe != own else "not run"
+
+
 STUDY_SEEDS = {"precision": 10}  # studies whose default number of seeds is not run.py's SEEDS
 # studies whose default --precision is not run.py's: the best study is about accuracy per CPU-minute, so it takes
 # bf16 where the hardware computes it natively (1.5-1.8x its fp32 speed on an AVX512-BF16 CPU, docs/best.md)

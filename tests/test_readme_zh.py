@@ -35,6 +35,7 @@ def test_the_chinese_table_shows_the_english_tables_cells_and_numbers():
         for cell, cell_zh in zip(cells, cells_zh):  # every number and mark, in the same order
             assert re.findall(r"\d+\.\d+|[▲▼△▽≈?†]", cell) == re.findall(r"\d+\.\d+|[▲▼△▽≈?†]", cell_zh)
     assert "not run" not in "\n".join(chinese) and "未运行" in "\n".join(chinese)
+    assert "recipe only" not in "\n".join(chinese) and "仅完整配方" in "\n".join(chinese)  # regularization's quick
     assert "against" not in "\n".join(chinese) and "t-test only" not in "\n".join(chinese)
     legend = [line for line in chinese if line.startswith("- ")]
     assert len(legend) == 5 and "±0.5 pp" in legend[3] and "±0.2 pp" in legend[3]  # studies.MARGINS, as in English

@@ -135,6 +135,19 @@ def test_readme_links_each_part_whose_cells_its_table_shows():
     assert check.readme_problems() == []
 
 
+def test_the_cells_readme_still_lacks_are_counted_and_a_study_of_one_recipe_is_not_one():
+    from report import render_choices
+
+    composed = "\n".join(render_choices([], every_question=True) or render_choices(
+        [{"study": "activation", "dataset": "mnist", "recipe": "quick", "reference": "relu", "words": "relu 98.00"}],
+        every_question=True))
+    unrun = check.unrun_cells(composed)
+    assert "activation (MNIST, quick recipe)" not in unrun and "activation (MNIST, full recipe)" in unrun
+    assert len(unrun) == 7 * 4 - 1 - 2  # 7 questions x 4 columns, less the one filled and regularization's quick two
+    row = next(line for line in composed.splitlines() if "(`regularization`" in line)
+    assert row.endswith("| full recipe only | full recipe only | not run | not run |")
+
+
 def test_a_view_that_two_parts_hold_is_named_not_said_twice(tmp_path, monkeypatch, capsys):
     import shutil
     results = tmp_path / "results"

@@ -289,6 +289,13 @@ def readme_problems() -> list[str]:
     return problems
 
 
+def unrun_cells(composed: str) -> list[str]:
+    """README's table's "not run" cells, each as 'study (column)': what the reference parts still lack."""
+    lines = [line.strip("| ").split(" | ") for line in composed.splitlines() if line.startswith("| ")]
+    header, rows = lines[0], lines[2:]
+    return [f"{row[0].split('`')[1]} ({header[i]})" for row in rows for i, cell in enumerate(row) if cell == "not run"]
+
+
 def evidence_problems(folder: Path) -> list[str]:
     """A part's evidence (CHOICES.json) whose comparisons are not its comparisons CSVs': the findings would word
     numbers the tests did not give."""
@@ -373,6 +380,11 @@ def main(argv: list[str] | None = None) -> int:
     for line in problems:
         print(line)
     print(summary)
+    try:
+        unrun = unrun_cells(table())
+        print(f"README's table: {len(unrun)} 'not run' cells" + (f" ({', '.join(unrun)})" if unrun else ""))
+    except ValueError:
+        pass  # reported above, under 'parts'
     if not problems:
         print(f"ok: {len(csvs)} comparisons CSVs in {', '.join(f.name for f in folders)}, each part's evidence theirs; "
               "README.md's and README.zh-CN.md's findings and table and FINDINGS.md are the parts'; performance.md's "

@@ -28,7 +28,7 @@ from dataset_facts import DATASETS, get_dataset  # noqa: E402
 from findings import as_comparison  # noqa: E402
 from recipes import RECIPES  # noqa: E402
 from verdicts import DAGGER, inside_margin, shown_verdict, t_only, unconfirmable  # noqa: E402
-from studies import TRAITS  # noqa: E402
+from studies import TRAITS, unrun_words  # noqa: E402
 from table import RESULTS, parts  # noqa: E402
 
 # a verdict's mark and color; a better or worse verdict inside the margin (negligible) is drawn hollow
@@ -61,13 +61,13 @@ def comparison(row: dict, family: int):
                           "comparison": {**values, "family": values.get("family") or family}})
 
 
-def draw_cell(ax, table: pd.DataFrame | None, configs: list[str]) -> None:
-    """One study under one recipe: a row per config, or 'not run'."""
+def draw_cell(ax, table: pd.DataFrame | None, configs: list[str], unrun: str = "not run") -> None:
+    """One study under one recipe: a row per config, or `unrun` (studies.unrun_words)."""
     ax.set_yticks(range(len(configs)), configs)
     ax.set_ylim(len(configs) - 0.5, -0.5)
     ax.grid(axis="y", visible=False)
     if table is None:
-        ax.text(0.5, 0.5, "not run", transform=ax.transAxes, ha="center", va="center", color="0.45")
+        ax.text(0.5, 0.5, unrun, transform=ax.transAxes, ha="center", va="center", color="0.45")
         return
     margin = 100 * table["margin"].iloc[0]
     ax.axvspan(-margin, margin, color="0.9", zorder=0, linewidth=0)
@@ -135,7 +135,7 @@ def draw(dataset: str, cells: dict[tuple[str, str], pd.DataFrame], path: Path) -
                      fontsize=plot.STYLE["axes.titlesize"], fontweight="bold")
         axes = sub.subplots(1, 2, sharex=True, sharey=True)
         for ax, recipe, table in zip(axes, RECIPES, tables):
-            draw_cell(ax, table, configs[study])
+            draw_cell(ax, table, configs[study], unrun_words(study, recipe))
             ax.set_title(RECIPE_WORDS.get(recipe, recipe) + few_seeds(table), fontsize=plot.STYLE["xtick.labelsize"],
                          color="0.35")
         axes[0].set_xlim(*x_limits([t for t in tables if t is not None]))
