@@ -1080,7 +1080,7 @@ def page(ev: Evidence) -> str:
 # The Chinese page's fixed words beside the English they stand for. README's table reaches the Chinese page through
 # them (zh_table), so both pages show the same cells: config names, accuracies and symbols are shared.
 ZH = {"choice (against)": "选择(对照)", "quick": "快速配方", "full": "完整配方", "not run": "未运行",
-      "full recipe only": "仅完整配方",
+      "full recipe only": "仅完整配方", "quick recipe only": "仅快速配方",
       "against": "对照", "seeds": "个种子", "t-test only": "仅 t 检验", "or": "或",
       "the seed project's networks": "原项目的五个网络", "activation function": "激活函数",
       "number of layers": "层数", "neurons per layer": "每层神经元数", "optimizer": "优化器",
@@ -1112,7 +1112,7 @@ def zh_table(lines: list[str]) -> list[str]:
             label, *cells = line.strip("| ").split(" | ")
             m = re.fullmatch(r"(.+) \(`(\w+)`, against (.+)\)", label)
             label = f"{ZH[m.group(1)]}(`{m.group(2)}`,{ZH['against']} {m.group(3)})" if m else label
-            cells = [ZH[c] if c in ("not run", "full recipe only") else re.sub(
+            cells = [ZH[c] if c in ("not run", "full recipe only", "quick recipe only") else re.sub(
                 r" \(t-test only at ([\d ]+(?: or [\d ]+)*) seeds\)",
                 lambda n: f"({ZH['t-test only']},{n.group(1).replace(' or ', ZH['or'])} {ZH['seeds']})", c)
                 for c in cells]

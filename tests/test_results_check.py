@@ -143,9 +143,10 @@ def test_the_cells_readme_still_lacks_are_counted_and_a_study_of_one_recipe_is_n
         every_question=True))
     unrun = check.unrun_cells(composed)
     assert "activation (MNIST, quick recipe)" not in unrun and "activation (MNIST, full recipe)" in unrun
-    assert len(unrun) == 7 * 4 - 1 - 2  # 7 questions x 4 columns, less the one filled and regularization's quick two
-    row = next(line for line in composed.splitlines() if "(`regularization`" in line)
-    assert row.endswith("| full recipe only | full recipe only | not run | not run |")
+    assert len(unrun) == 7 * 4 - 1 - 2 - 2  # 7 questions x 4 columns, less the one filled and 2 + 2 out of scope
+    rows = {line.split("`")[1]: line for line in composed.splitlines() if line.startswith("| ") and "`" in line}
+    assert rows["regularization"].endswith("| full recipe only | full recipe only | not run | not run |")
+    assert rows["optim_sweep"].endswith("| not run | not run | quick recipe only | quick recipe only |")
 
 
 def test_a_view_that_two_parts_hold_is_named_not_said_twice(tmp_path, monkeypatch, capsys):
