@@ -210,8 +210,8 @@ STUDY_RECIPES = {"lecun98": "full", "regularization": "full"}
 
 
 # The one recipe the reference parts (docs/results/regenerate.sh) train a study under: its own (STUDY_RECIPES), and
-# the rate sweep's quick one, as its 400 runs under the full recipe's 12 epochs are about 10 h on a 2-core CPU (6x
-# the quick sweep's 95 min); the full recipe's optimizer answer is optim's, at the usual rates.
+# the rate sweep's quick one, as its 400 runs under the full recipe's 12 epochs are 8.5 h on a 2-core CPU (511 min
+# by --dry-run, 6x the quick sweep's); the full recipe's optimizer answer is optim's, at the usual rates.
 REFERENCE_RECIPES = {**STUDY_RECIPES, "optim_sweep": "quick"}
 
 
