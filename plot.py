@@ -274,8 +274,8 @@ def plot_differences(ax, found: list, colors) -> None:
                                       f"{verdict_label(c)}" for c in found])
     ax.set_ylim(len(found) - 0.5, -0.5)
     ax.grid(axis="y", visible=False)
-    against = f" against {found[0].reference}" if one_reference else ""
-    ax.set(title=f"test accuracy minus the reference's{against}: mean (◆), simultaneous 95% interval over "
+    whose = f"{found[0].reference}'s" if one_reference else "the reference's"
+    ax.set(title=f"test accuracy minus {whose}: mean (◆), simultaneous 95% interval over "
                  f"{plural(len(found), 'comparison')}\ndots: seeds; dotted: ±{100 * found[0].margin:.2f} pp "
                  f"equivalence margin" + (f"; {report.DAGGER}: weak evidence" if any(map(report.t_only, found)) else ""),
            xlabel="difference (percentage points)")

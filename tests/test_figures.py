@@ -176,7 +176,7 @@ def test_curves_are_on_log_axes_against_steps_where_batch_sizes_differ(drawn):
     # dot-and-interval plots with the configs named on the y axis; the forest names config and verdict
     assert acc["xlabel"] == "test accuracy (%)" and acc["yticks"] == ["bs16", "bs64"]
     assert len(diff["yticks"]) == 1 and diff["yticks"][0].startswith("bs16   ")
-    assert "against bs64" in diff["title"]
+    assert diff["title"].startswith("test accuracy minus bs64's: mean (◆), simultaneous 95% interval over 1 comparison")
 
 
 def test_a_one_epoch_study_keeps_epochs_and_a_one_config_study_draws_no_comparison(drawn):
@@ -186,7 +186,7 @@ def test_a_one_epoch_study_keeps_epochs_and_a_one_config_study_draws_no_comparis
     assert activation[2]["xlabel"] == "epoch" and activation[2]["xlim"] == pytest.approx((0, 1.02))
     speed = seen["compare_speed"]
     assert speed["suptitle"] == "study speed on MNIST, its own recipe: 1 config"
-    assert len(speed["axes"]) == 4 and not any("minus the reference" in ax["title"] for ax in speed["axes"])
+    assert len(speed["axes"]) == 4 and not any("test accuracy minus" in ax["title"] for ax in speed["axes"])
     assert speed["legend"] == ["SpeedNet (2 seeds)"]
 
 
