@@ -228,6 +228,11 @@ def size(e: dict) -> str:
     return size_words(as_comparison(e)) + mark(e)
 
 
+def signed_pp(e: dict) -> str:
+    """A config's difference from its reference, signed: '-1.12 pp'."""
+    return f"{100 * e['comparison']['mean_diff']:+.2f} pp"
+
+
 def gap_pp(e: dict) -> str:
     return f"{abs(100 * e['comparison']['mean_diff']):.2f} pp"
 
@@ -729,7 +734,8 @@ def sweep_sentence(ev: Evidence, sweep: dict) -> str:
     changes = verdict_changes(pairs)
     said = (f"{len(changes)} of {sum(1 for _, b in pairs if b.get('comparison'))} verdicts against adam "
             f"{verb(len(changes), 'change')}: "
-            + ", ".join(f"{b['optimizer']} {plain_symbol(u)} → {plain_symbol(b)}" for u, b in changes)
+            + ", ".join(f"{b['optimizer']} {plain_symbol(u)} → {plain_symbol(b)} ({signed_pp(u)} → {signed_pp(b)})"
+                        for u, b in changes)
             if changes else "no verdict against adam changes")
     rate_made = [b["optimizer"] for u, b in changes if real(u) and category(b) == "small"]  # closed, not unresolved
     optimizer_made = [b["optimizer"] for u, b in pairs if real(u) and real(b) and verdict(u) == verdict(b)]
@@ -740,15 +746,18 @@ def sweep_sentence(ev: Evidence, sweep: dict) -> str:
             f"best: {said}{'; ' + '; '.join(why) if why else ''}.")
 
 
-def sweep_key(ev: Evidence, sweep: dict) -> str:
-    """The "In short" why of the optimizer question where a sweep ran: how many verdicts its best rates change."""
-    pairs = rate_pairs(ev, sweep)
-    changes = verdict_changes(pairs)
-    moved = sum(1 for u, b in pairs if u["lr"] != b["lr"])
-    return (f"at each one's best rate ({title(sweep['dataset'])}, {when_few(sweep)}): {moved} of {len(pairs)} best "
-            f"rates differ from the usual ones, {plural(len(changes), 'verdict')} "
-            f"{verb(len(changes), 'change')}"
-            + (f" ({', '.join(b['optimizer'] for _, b in changes)})" if changes else ""))
+def sweep_key(ev: Evidence, sweeps: list[dict]) -> str:
+    """The "In short" why of the optimizer question where sweeps ran: per dataset, how many best rates differ from the
+    usual ones and which verdicts they change."""
+    said = []
+    for sweep in sweeps:
+        pairs = rate_pairs(ev, sweep)
+        changes = verdict_changes(pairs)
+        moved = sum(1 for u, b in pairs if u["lr"] != b["lr"])
+        said.append(f"{title(sweep['dataset'])} {moved} of {len(pairs)} best rates differ from the usual ones, "
+                    f"{plural(len(changes), 'verdict')} {verb(len(changes), 'change')}"
+                    + (f" ({', '.join(b['optimizer'] for _, b in changes)})" if changes else ""))
+    return f"at each one's best rate ({when_few(sweeps[0])}): {'; '.join(said)}"
 
 
 def why_optim(ev: Evidence) -> Reasons:
@@ -761,7 +770,7 @@ def why_optim(ev: Evidence) -> Reasons:
              f"No part of the rate sweep is committed yet; {words['sweep']}.")
     short = [f"The rate confound: {rates_sentence(views[0])}, {words['confound']}. {after}"]
     lrs = sorted({e["lr"] for e in views[0]["configs"]})
-    key = (sweep_key(ev, sweep[0]) if sweep else
+    key = (sweep_key(ev, sweep) if sweep else
            f"each at its own usual rate, {lrs[0]:g} to {lrs[-1]:g}: optimizer and rate confounded")
     return Reasons(short, short + [f"{rates_sentence(v)[0].upper()}{rates_sentence(v)[1:]}." for v in views[1:]], key)
 

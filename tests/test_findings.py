@@ -192,10 +192,17 @@ def test_the_rate_sweep_says_which_verdicts_its_best_rates_change_and_what_that_
     assert text.endswith(
         "Each at its best rate on validation (MNIST, quick recipe; usual rate → best: adam 0.001 → 0.003, sgd 0.1 → 0.3, "
         "adagrad 0.01 → 0.03, rmsprop 0.001 → 0.001), against adam at its best: 2 of 3 verdicts against adam change: "
-        "sgd ▼ → ≈, rmsprop ≈ → ?; sgd's gap at the usual rate was the rate's; adagrad differs from adam at the best "
+        "sgd ▼ → ≈ (-1.00 pp → -0.10 pp), rmsprop ≈ → ? (+0.00 pp → -0.20 pp); sgd's gap at the usual rate was the rate's; adagrad differs from adam at the best "
         "rates too: the optimizer's, not the rate's.")
-    assert findings.why_optim(ev).key == ("at each one's best rate (MNIST, 2 epochs): 3 of 4 best rates differ from "
+    assert findings.why_optim(ev).key == ("at each one's best rate (2 epochs): MNIST 3 of 4 best rates differ from "
                                           "the usual ones, 2 verdicts change (sgd, rmsprop)")
+    # a sweep per dataset: "In short" counts each
+    import copy
+    fashion = [{**copy.deepcopy(v), "dataset": "fashion-mnist"} for v in (usual, best)]
+    findings.entry(fashion[1], "sgd_lr0.3")["comparison"] = worse
+    assert findings.why_optim(Evidence([usual, best, *fashion])).key == (
+        "at each one's best rate (2 epochs): MNIST 3 of 4 best rates differ from the usual ones, 2 verdicts change "
+        "(sgd, rmsprop); Fashion-MNIST 3 of 4 best rates differ from the usual ones, 1 verdict changes (rmsprop)")
     # README's cell names each optimizer once, at its best rate, without the rate the findings give
     assert findings.cell(best) == "adam 98.50: sgd 98.40 ≈, rmsprop 98.00 ?, adagrad 97.00 ▼"
     assert report.evidence_cell(best)["reference"] == "adam"
