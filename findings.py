@@ -730,7 +730,10 @@ def sweep_sentence(ev: Evidence, sweep: dict) -> str:
     pairs = rate_pairs(ev, sweep)
     if not pairs:
         return f"Each at its best rate ({column(sweep)}): {cell(sweep)}."
-    rates = ", ".join(f"{b['optimizer']} {u['lr']:g} → {b['lr']:g}" for u, b in pairs)
+    # a moved rate with what it gained on validation, where it was picked: a gain of a few hundredths is a tie
+    rates = ", ".join(f"{b['optimizer']} {u['lr']:g} → {b['lr']:g}"
+                      + (f" (+{100 * (b['val_mean'] - u['val_mean']):.2f} pp on validation)" if u["lr"] != b["lr"] else "")
+                      for u, b in pairs)
     changes = verdict_changes(pairs)
     said = (f"{len(changes)} of {sum(1 for _, b in pairs if b.get('comparison'))} verdicts against adam "
             f"{verb(len(changes), 'change')}: "
