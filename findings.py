@@ -791,6 +791,11 @@ def why_batch_size(ev: Evidence) -> Reasons:
     walls = [e["wall_s"] for e in configs]
     said = [f"Why: optimizer steps {when(v)} (epochs x ceil({v['n_train']:,} / batch)): {steps}, {rate}; "
             f"{words['why']}; {words['remedy']}."]
+    for full in [w for w in views if w["recipe"] == "full"][:1]:  # the converged column: fewer steps still?
+        ordered = sorted(full["configs"], key=lambda e: e["batch_size"])
+        said.append(f"Trained to convergence ({column(full)}) the steps were "
+                    + ", ".join(f"{e['name']} {e['steps']:,}" for e in ordered)
+                    + f", at lr {ordered[0]['lr']:g}, schedule {ordered[0]['schedule']}: as many epochs, as few steps.")
     return Reasons(said, said + [f"Time per run: {min(walls):.1f} to {max(walls):.1f} s ({column(v)})."],
                    f"optimizer steps {when(v)}: {steps}, {rate}")
 

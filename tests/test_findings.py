@@ -156,9 +156,15 @@ def test_batch_size_why_counts_the_optimizer_steps_each_batch_took():
     configs = [config(f"bs{b}", 0.98, None if b == 64 else "bs64",
                       None if b == 64 else comparison("equivalent", 0.0, -0.001, 0.001), batch_size=b, steps=s)
                for b, s in steps.items()]
-    why = findings.why_batch_size(Evidence([view("batch_size", "mnist", "quick", *configs)])).short[0]
-    assert why.startswith("Why: optimizer steps after 2 epochs (epochs x ceil(55,000 / batch)): bs16 6,876, "
-                          "bs64 1,720, bs256 430, bs1024 108, all at lr 0.001; in the same epochs")
+    why = findings.why_batch_size(Evidence([view("batch_size", "mnist", "quick", *configs)])).short
+    assert why[0].startswith("Why: optimizer steps after 2 epochs (epochs x ceil(55,000 / batch)): bs16 6,876, "
+                             "bs64 1,720, bs256 430, bs1024 108, all at lr 0.001; in the same epochs")
+    assert len(why) == 1
+    full = [{**e, "steps": 6 * e["steps"], "lr": 0.003, "schedule": "onecycle"} for e in configs]
+    why = findings.why_batch_size(Evidence([view("batch_size", "mnist", "quick", *configs),
+                                            view("batch_size", "fashion-mnist", "full", *full)])).short
+    assert why[1] == ("Trained to convergence (Fashion-MNIST, full recipe) the steps were bs16 41,256, bs64 10,320, "
+                      "bs256 2,580, bs1024 648, at lr 0.003, schedule onecycle: as many epochs, as few steps.")
 
 
 def test_the_optimizer_finding_names_each_rate_and_the_confound():

@@ -54,7 +54,8 @@ ARCHIVE = RESULTS / "older"
 # Seeds per study and recipe, in docs/results/regenerate.sh's priority order; a study under the quick
 # recipe not named here has 10.
 SEEDS = {("precision", "full"): 5, ("base", "full"): 10, ("lecun98", "full"): 5, ("regularization", "full"): 5,
-         ("best", "quick"): 5, ("activation", "full"): 5, ("optim", "full"): 5}
+         ("best", "quick"): 5, ("activation", "full"): 5, ("optim", "full"): 5,
+         ("depth", "full"): 10, ("width", "full"): 10, ("batch_size", "full"): 10}
 QUICK_SEEDS = 10
 # `confirmed` is only for better/worse; `mde` is empty where every seed gave the same difference
 SOMETIMES_EMPTY = {"confirmed", "mde"}
