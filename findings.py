@@ -791,7 +791,8 @@ def why_batch_size(ev: Evidence) -> Reasons:
     walls = [e["wall_s"] for e in configs]
     said = [f"Why: optimizer steps {when(v)} (epochs x ceil({v['n_train']:,} / batch)): {steps}, {rate}; "
             f"{words['why']}; {words['remedy']}."]
-    for full in [w for w in views if w["recipe"] == "full"][:1]:  # the converged column: fewer steps still?
+    full = next((w for w in views if w["recipe"] == "full"), None)  # the converged column: fewer steps still?
+    if full:
         ordered = sorted(full["configs"], key=lambda e: e["batch_size"])
         said.append(f"Trained to convergence ({column(full)}) the steps were "
                     + ", ".join(f"{e['name']} {e['steps']:,}" for e in ordered)
@@ -1129,7 +1130,7 @@ def zh_table(lines: list[str]) -> list[str]:
             label, *cells = line.strip("| ").split(" | ")
             m = re.fullmatch(r"(.+) \(`(\w+)`, against (.+)\)", label)
             label = f"{ZH[m.group(1)]}(`{m.group(2)}`,{ZH['against']} {m.group(3)})" if m else label
-            cells = [ZH[c] if c in ("not run", "full recipe only", "quick recipe only") else re.sub(
+            cells = [ZH[c] if c in ZH else re.sub(  # a whole cell in ZH: studies.unrun_words' "not run" and kin
                 r" \(t-test only at ([\d ]+(?: or [\d ]+)*) seeds\)",
                 lambda n: f"({ZH['t-test only']},{n.group(1).replace(' or ', ZH['or'])} {ZH['seeds']})", c)
                 for c in cells]
